@@ -1,0 +1,597 @@
+"""The scikit-learn shell shared by every meta-estimator.
+
+It validates input, indexes tasks, runs the outer loop on the core and turns
+fitted torch modules back into NumPy predictions. Algorithms plug in through
+``_build_learner`` and ``_inner_loop``; regression and classification through
+the ``_MetaRegressorBase`` and ``_MetaClassifierBase`` classes below.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from abc import ABC, abstractmethod
+from functools import partial
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+from tqdm.auto import tqdm
+
+from ._core._episodes import ClassificationTasks, RegressionTasks
+from ._core._inner import InnerLoop
+from ._core._meta import EpisodeBatch, can_vectorize, episode_scores, meta_step
+from ._core._model import (
+    MetaModel,
+    build_backbone,
+    is_available,
+    materialize,
+    resolve_device,
+)
+from ._core._tasks import CLASSIFICATION, REGRESSION, TaskKind
+from ._validation import (
+    check_float,
+    check_hidden_layer_sizes,
+    check_int,
+    check_option,
+    encode_groups,
+)
+
+_PREDICT_BATCH = 4096
+
+
+class BaseMetaEstimator(BaseEstimator, ABC):
+    """Meta-training, episodic scoring, adaptation and persistence."""
+
+    _kind: TaskKind
+
+    # -- hooks -------------------------------------------------------------
+    @abstractmethod
+    def _build_learner(self, model: MetaModel) -> nn.Module:
+        """The algorithm's torch module around a freshly built network."""
+
+    @abstractmethod
+    def _inner_loop(self, steps: int | None = None) -> InnerLoop:
+        """The adaptation settings; ``steps`` overrides the training ones."""
+
+    @abstractmethod
+    def _encode_targets(self, y, *, fitting: bool, classes=None):
+        """Validated targets as numbers the torch core uses, and the labels
+        the class codes stand for (None for regression)."""
+
+    @abstractmethod
+    def _task_pool(self, y, groups, group_names, labels, *, evaluating: bool):
+        """Tasks to draw episodes from."""
+
+    @abstractmethod
+    def _n_outputs(self, pool) -> int:
+        """Outputs per episode."""
+
+    # -- public API ---------------------------------------------------------
+    def fit(self, X, y, groups=None):
+        """Meta-train on the tasks in ``(X, y, groups)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs of all tasks, stacked.
+        y : array-like of shape (n_samples,)
+            Targets.
+        groups : array-like of shape (n_samples,), default=None
+            Task label of each sample (see the estimator's task model). None
+            means one task for regression and one class pool for
+            classification.
+
+        Returns
+        -------
+        self : object
+            The meta-trained estimator.
+        """
+        fresh = not (self.warm_start and hasattr(self, "learner_"))
+        return self._fit(X, y, groups, fresh=fresh)
+
+    def adapt(self, X_support, y_support, *, inner_steps=None):
+        """Fit one new task from a few examples.
+
+        Parameters
+        ----------
+        X_support : array-like of shape (n_support, n_features)
+            The new task's examples.
+        y_support : array-like of shape (n_support,)
+            Their targets (for classifiers, any labels, new classes included).
+        inner_steps : int, default=None
+            Gradient steps of adaptation; None uses ``eval_inner_steps``.
+
+        Returns
+        -------
+        adapted : FewShotAdapter
+            A fitted estimator for that task. This estimator is unchanged.
+        """
+        from ._adapter import FewShotAdapter
+
+        return FewShotAdapter(self, inner_steps=inner_steps).fit(X_support, y_support)
+
+    def score(self, X, y, groups=None):
+        """Episodic few-shot score on the tasks in ``(X, y, groups)``.
+
+        ``n_eval_episodes`` episodes are drawn from the given data as in
+        training. Each adapts to its support set (``eval_inner_steps`` steps)
+        and is scored on its queries: accuracy for classifiers, R² for
+        regressors. The episodes depend only on ``random_state``, so scores
+        are repeatable and comparable across estimators.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Held-out tasks' inputs.
+        y : array-like of shape (n_samples,)
+            Their targets; classes need not have been seen in ``fit``.
+        groups : array-like of shape (n_samples,), default=None
+            Task labels, as in ``fit``.
+
+        Returns
+        -------
+        score : float
+            The mean score over the episodes.
+        """
+        check_is_fitted(self)
+        X, y = self._validate_X_y(X, y, reset=False)
+        y, labels = self._encode_targets(y, fitting=False)
+        codes, names = encode_groups(groups, len(X))
+        batch, pool = self._evaluation_episodes(X, y, codes, names, labels)
+        return self._episodic_score(batch, pool)
+
+    # -- meta-training ------------------------------------------------------
+    def _fit(self, X, y, groups, *, fresh: bool, one_pass: bool = False, classes=None):
+        saved = self.__dict__.copy()
+        try:  # a call that fails validation leaves the estimator as it was
+            self._check_params()
+            X, y, labels = self._validate_training_data(X, y, fresh, classes)
+            codes, names = encode_groups(groups, len(X))
+            train, validation = self._split_validation(X, y, codes, names)
+            train_pool = self._task_pool(train[1], train[2], names, labels, evaluating=False)
+            if fresh:
+                self._initialize(X.shape[1])
+            if validation is not None:
+                validation = self._evaluation_episodes(*validation, names, labels)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+        n_iter = self.max_iter
+        if one_pass:
+            n_iter = -(-train_pool.n_tasks // self.meta_batch_size)
+        self._meta_train(train[0], train[1], train_pool, validation, n_iter)
+        self._after_fit(X, y)
+        return self
+
+    def _validate_training_data(self, X, y, fresh: bool, classes):
+        X, y = self._validate_X_y(X, y, reset=fresh)
+        y, labels = self._encode_targets(y, fitting=True, classes=classes)
+        return X, y, labels
+
+    def _validate_X_y(self, X, y, reset: bool):
+        return validate_data(
+            self, X, y, reset=reset, dtype=np.float32, y_numeric=self._kind is REGRESSION
+        )
+
+    def _initialize(self, n_features: int) -> None:
+        """Fresh network, optimizer and random streams."""
+        self.device_ = resolve_device(self.device)
+        seed = check_random_state(self.random_state).randint(2**31 - 1)
+        self._rng = np.random.default_rng(seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            backbone = build_backbone(
+                self.module,
+                n_features,
+                check_hidden_layer_sizes(self.hidden_layer_sizes),
+                self.activation,
+            ).to(self.device_)
+            self.learner_ = self._build_learner(MetaModel(backbone, n_features)).to(self.device_)
+        self._optimizer = torch.optim.Adam(self.learner_.parameters(), lr=self.meta_lr)
+        self.vectorized_ = None
+        self.n_iter_ = 0
+        self.loss_curve_ = []
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.best_validation_score_ = None
+
+    def _split_validation(self, X, y, codes, names):
+        """Hold out whole tasks (groups; classes without groups; rows for a
+        single regression task) for early stopping."""
+        if not self.early_stopping:
+            return (X, y, codes), None
+        if len(names) > 1:
+            units = codes
+        elif self._kind is CLASSIFICATION:
+            units = y
+        else:
+            units = np.arange(len(y))
+        unit_ids = np.unique(units)
+        n_held = int(np.ceil(self.validation_fraction * len(unit_ids)))
+        if n_held >= len(unit_ids):
+            raise ValueError(
+                f"early_stopping needs at least two tasks to split; found {len(unit_ids)}."
+            )
+        held = np.random.default_rng(
+            check_random_state(self.random_state).randint(2**31 - 1)
+        ).choice(unit_ids, n_held, replace=False)
+        mask = np.isin(units, held)
+        keep = ~mask
+        return (X[keep], y[keep], codes[keep]), (X[mask], y[mask], codes[mask])
+
+    def _evaluation_episodes(self, X, y, codes, names, labels) -> tuple[EpisodeBatch, object]:
+        """``n_eval_episodes`` episodes that depend only on ``random_state``."""
+        pool = self._task_pool(y, codes, names, labels, evaluating=True)
+        rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
+        episodes = pool.sample(rng, self.n_eval_episodes)
+        return EpisodeBatch.gather(*self._tensors(X, y), episodes), pool
+
+    def _meta_train(self, X, y, pool, validation, n_iter: int) -> None:
+        for group in self._optimizer.param_groups:
+            group["lr"] = self.meta_lr
+        X_t, y_t = self._tensors(X, y)
+        n_outputs = self._n_outputs(pool)
+        episode_loss = partial(
+            self.learner_.episode_loss, n_outputs=n_outputs, loop=self._inner_loop()
+        )
+        stopper = _Stopper(self.tol, self.n_iter_no_change, self.learner_ if validation else None)
+        progress = tqdm(range(n_iter), disable=not self.verbose, desc=type(self).__name__)
+        for _ in progress:
+            batch = EpisodeBatch.gather(X_t, y_t, pool.sample(self._rng, self.meta_batch_size))
+            if self.vectorized_ is None:
+                self.vectorized_ = can_vectorize(episode_loss, batch)
+            loss = meta_step(episode_loss, batch, self._optimizer, self.vectorized_)
+            self.n_iter_ += 1
+            self.loss_curve_.append(loss)
+            progress.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            if validation is not None:
+                value = self._episodic_score(*validation)
+                self.validation_scores_.append(value)
+            else:
+                value = -loss
+            if stopper.should_stop(value):
+                break
+        if validation is not None:
+            self.best_validation_score_ = stopper.restore_best()
+
+    def _after_fit(self, X, y) -> None:
+        """What predict needs besides the meta-learned parameters."""
+
+    def _episodic_score(self, batch: EpisodeBatch, pool, steps: int | None = None) -> float:
+        loop = self._inner_loop(self.eval_inner_steps if steps is None else steps)
+        n_outputs = self._n_outputs(pool)
+        learner = self.learner_
+
+        def adapt_and_predict(x_support, y_support, x_query):
+            params = learner.adapt(x_support, y_support, n_outputs, loop)
+            return learner.predict_with(params, x_query)
+
+        scores = episode_scores(
+            adapt_and_predict, self._kind.score, batch, bool(self.vectorized_), self.meta_batch_size
+        )
+        return float(scores.mean())
+
+    # -- torch helpers ------------------------------------------------------
+    def _tensors(self, X, y):
+        X_t = torch.tensor(X, dtype=torch.float32, device=self.device_)
+        y_t = torch.tensor(y, dtype=self._kind.target_dtype, device=self.device_)
+        return X_t, y_t
+
+    def _adapted_module(self, X, y, n_outputs: int, steps: int | None) -> nn.Module:
+        """A standalone network adapted to one task's ``(X, y)``."""
+        X_t, y_t = self._tensors(X, y)
+        loop = self._inner_loop(self.eval_inner_steps if steps is None else steps)
+        with torch.no_grad():
+            params = self.learner_.adapt(X_t, y_t, n_outputs, loop)
+        return materialize(self.learner_.model, params)
+
+    def _outputs(self, module: nn.Module, X) -> np.ndarray:
+        """``module`` applied to ``X`` in batches, as a float64 NumPy array."""
+        chunks = []
+        with torch.no_grad():
+            for start in range(0, len(X), _PREDICT_BATCH):
+                x = torch.tensor(X[start : start + _PREDICT_BATCH], device=self.device_)
+                chunks.append(module(x).float().cpu().numpy())
+        return np.concatenate(chunks).astype(np.float64)
+
+    # -- parameters ---------------------------------------------------------
+    def _check_params(self) -> None:
+        positive = ("n_shots", "meta_batch_size", "max_iter", "n_iter_no_change", "n_eval_episodes")
+        for name in positive:
+            check_int(name, getattr(self, name), 1)
+        check_int("n_queries", self.n_queries, 2 if self._kind is REGRESSION else 1)
+        check_int("inner_steps", self.inner_steps, 0)
+        if self.eval_inner_steps is not None:
+            check_int("eval_inner_steps", self.eval_inner_steps, 0)
+        check_float("inner_lr", self.inner_lr)
+        check_float("meta_lr", self.meta_lr)
+        check_float("validation_fraction", self.validation_fraction, upper=1.0)
+        if self.tol is not None:
+            check_float("tol", self.tol, positive=False)
+        check_option("activation", self.activation, ("identity", "logistic", "tanh", "relu"))
+        check_hidden_layer_sizes(self.hidden_layer_sizes)
+
+    # -- persistence --------------------------------------------------------
+    def __getstate__(self):
+        state = modules_to_cpu(super().__getstate__())
+        if "_optimizer" in state:
+            state["_optimizer"] = _to_cpu(self._optimizer.state_dict())
+        return state
+
+    def __setstate__(self, state):
+        optimizer_state = state.pop("_optimizer", None)
+        super().__setstate__(state)
+        if optimizer_state is None:
+            return
+        if not is_available(self.device_):
+            warnings.warn(
+                f"This model was fitted on {self.device_}, which is not available here; "
+                "it runs on the CPU.",
+                stacklevel=2,
+            )
+            self.device_ = torch.device("cpu")
+        modules_to_device(self, self.device_)
+        self._optimizer = torch.optim.Adam(self.learner_.parameters(), lr=self.meta_lr)
+        self._optimizer.load_state_dict(optimizer_state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+
+class _Stopper:
+    """``tol`` / ``n_iter_no_change`` bookkeeping on a higher-is-better value.
+
+    With a module to watch, it keeps a copy of the best parameters seen.
+    """
+
+    def __init__(self, tol: float | None, patience: int, watched: nn.Module | None):
+        self.tol, self.patience, self.watched = tol, patience, watched
+        self.best, self.best_state, self.waited = -np.inf, None, 0
+
+    def should_stop(self, value: float) -> bool:
+        if self.tol is None and self.watched is None:
+            return False
+        if value > self.best + (self.tol or 0.0):
+            self.waited = 0
+            if self.watched is not None:
+                self.best_state = copy.deepcopy(self.watched.state_dict())
+        else:
+            self.waited += 1
+        self.best = max(self.best, value)
+        return self.waited >= self.patience
+
+    def restore_best(self) -> float:
+        if self.best_state is not None:
+            self.watched.load_state_dict(self.best_state)
+        return float(self.best)
+
+
+def modules_to_cpu(state: dict) -> dict:
+    """A copy of an estimator's state with its torch modules on the CPU (for pickling)."""
+    return {
+        name: copy.deepcopy(value).cpu() if isinstance(value, nn.Module) else value
+        for name, value in state.items()
+    }
+
+
+def modules_to_device(estimator, device: torch.device) -> None:
+    for _name, value in vars(estimator).items():
+        if isinstance(value, nn.Module):
+            value.to(device)
+
+
+def _to_cpu(value):
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
+
+
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+class _MetaRegressorBase(RegressorMixin, BaseMetaEstimator):
+    """Task model: each group is one task; ``groups=None`` makes all data one task."""
+
+    _kind = REGRESSION
+    score = BaseMetaEstimator.score  # episodic, not RegressorMixin's
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # score adapts on n_shots samples per episode: a few-shot score, not
+        # the in-sample fit that the checks' score thresholds assume.
+        tags.regressor_tags.poor_score = True
+        return tags
+
+    def partial_fit(self, X, y, groups=None):
+        """Continue meta-training with one pass over the tasks in ``(X, y, groups)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs of the new tasks.
+        y : array-like of shape (n_samples,)
+            Targets.
+        groups : array-like of shape (n_samples,), default=None
+            Task label of each sample.
+
+        Returns
+        -------
+        self : object
+            The estimator, meta-trained a little further.
+        """
+        return self._fit(X, y, groups, fresh=not hasattr(self, "learner_"), one_pass=True)
+
+    def predict(self, X):
+        """Predict with the meta-learned parameters, without adaptation.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predictions.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float32)
+        return self._outputs(self.learner_.model, X)[:, 0]
+
+    def _encode_targets(self, y, *, fitting: bool, classes=None):
+        return np.asarray(y, dtype=np.float32), None
+
+    def _task_pool(self, y, groups, group_names, labels, *, evaluating: bool):
+        present, task_ids = np.unique(groups, return_inverse=True)
+        return RegressionTasks(task_ids, group_names[present], self.n_shots, self.n_queries)
+
+    def _n_outputs(self, pool) -> int:
+        return 1
+
+
+class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
+    """Task model: an episode is ``n_way`` classes (of one group, if given)."""
+
+    _kind = CLASSIFICATION
+    score = BaseMetaEstimator.score  # episodic, not ClassifierMixin's
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.poor_score = True  # few-shot score, as for regressors
+        return tags
+
+    def partial_fit(self, X, y, groups=None, classes=None):
+        """Continue meta-training with one pass over the classes in ``(X, y, groups)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        groups : array-like of shape (n_samples,), default=None
+            Group of each sample; episodes draw their classes from one group.
+        classes : array-like of shape (n_classes,), default=None
+            All classes ``predict`` will know; required on the first call.
+
+        Returns
+        -------
+        self : object
+            The estimator, meta-trained a little further.
+        """
+        fresh = not hasattr(self, "learner_")
+        if fresh and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if not fresh:
+            if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+                raise ValueError(
+                    f"classes={classes!r} differs from the classes of the first call, "
+                    f"{self.classes_!r}."
+                )
+            classes = self.classes_
+        return self._fit(X, y, groups, fresh=fresh, one_pass=True, classes=classes)
+
+    def predict_proba(self, X):
+        """Class probabilities over the training classes.
+
+        The meta-learned head gives every class the same initial row, so
+        the network is adapted once to the training classes at the end of
+        ``fit`` (``n_shots + n_queries`` samples per class,
+        ``eval_inner_steps`` steps); ``predict`` uses that network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities, columns ordered as ``classes_``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float32)
+        return probabilities(self._outputs(self.adapted_module_, X))
+
+    def predict(self, X):
+        """Predict a training class for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predicted labels.
+        """
+        probabilities = self.predict_proba(X)
+        return self.classes_[probabilities.argmax(axis=1)]
+
+    def _encode_targets(self, y, *, fitting: bool, classes=None):
+        check_classification_targets(y)
+        if not fitting:  # episodic evaluation: any classes, labels per episode
+            labels, codes = np.unique(y, return_inverse=True)
+            return codes, labels
+        if classes is None:
+            self.classes_ = np.unique(y)
+        else:
+            self.classes_ = np.unique(classes)
+            unknown = np.setdiff1d(y, self.classes_)
+            if len(unknown):
+                raise ValueError(f"y has labels {unknown!r} that are not in classes.")
+        return np.searchsorted(self.classes_, y), self.classes_
+
+    def _task_pool(self, y, groups, group_names, labels, *, evaluating: bool):
+        # A class unit is a (group, class) pair: episodes never mix groups.
+        units, unit_ids = np.unique(np.stack([groups, y], axis=1), axis=0, return_inverse=True)
+        unit_ids = unit_ids.ravel()
+        present = np.unique(units[:, 0])
+        group_of_unit = [np.flatnonzero(units[:, 0] == g) for g in present]
+        n_way = self.n_way
+        if evaluating:  # held-out data may hold fewer classes than training episodes
+            n_way = min(n_way, min(len(members) for members in group_of_unit))
+            n_way = max(n_way, 2)
+        return ClassificationTasks(
+            unit_ids,
+            labels[units[:, 1]],
+            group_of_unit,
+            group_names[present],
+            n_way,
+            self.n_shots,
+            self.n_queries,
+        )
+
+    def _n_outputs(self, pool) -> int:
+        return pool.n_way
+
+    def _after_fit(self, X, y) -> None:
+        rows = _per_class_sample(y, self.n_shots + self.n_queries, self._rng)
+        self.adapted_module_ = self._adapted_module(X[rows], y[rows], len(self.classes_), None)
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_int("n_way", self.n_way, 2)
+
+
+def _per_class_sample(y: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:
+    """Row indices of at most ``per_class`` random samples of each class."""
+    order = np.lexsort((rng.random(len(y)), y))
+    sorted_y = y[order]
+    first = np.searchsorted(sorted_y, sorted_y, side="left")
+    return np.sort(order[np.arange(len(y)) - first < per_class])

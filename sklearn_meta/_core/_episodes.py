@@ -1,0 +1,140 @@
+"""Tasks indexed once into arrays; episodes drawn as index arrays.
+
+A *task pool* is built once per ``fit`` from ``y`` and ``groups``. Drawing a
+meta-batch of episodes is a handful of vectorized NumPy calls that return
+row indices into ``X``: no per-sample Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Episodes:
+    """Row indices (and episode-local labels) of a batch of episodes.
+
+    ``support`` and ``query`` have shape ``(n_episodes, n_support)`` and
+    ``(n_episodes, n_query)``. For classification, ``support_labels`` and
+    ``query_labels`` hold each row's class within its episode, ``0 .. n_way-1``.
+    """
+
+    support: np.ndarray
+    query: np.ndarray
+    support_labels: np.ndarray | None = None
+    query_labels: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.support)
+
+
+def _pad(members: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Stack ragged index lists into a (n_lists, longest) matrix and their sizes."""
+    sizes = np.array([len(m) for m in members], dtype=np.int64)
+    padded = np.zeros((len(members), max(sizes.max(initial=0), 1)), dtype=np.int64)
+    for row, member in enumerate(members):
+        padded[row, : len(member)] = member
+    return padded, sizes
+
+
+def _draw_distinct(
+    rng: np.random.Generator, padded: np.ndarray, sizes: np.ndarray, rows: np.ndarray, k: int
+) -> np.ndarray:
+    """For each entry of ``rows``, ``k`` distinct members of that row, in random order."""
+    keys = rng.random(rows.shape + (padded.shape[1],))
+    keys[np.arange(padded.shape[1]) >= sizes[rows][..., None]] = np.inf
+    if k < padded.shape[1]:
+        chosen = np.argpartition(keys, k - 1, axis=-1)[..., :k]
+    else:
+        chosen = np.broadcast_to(np.arange(k), keys.shape).copy()
+    order = np.argsort(np.take_along_axis(keys, chosen, axis=-1), axis=-1)
+    chosen = np.take_along_axis(chosen, order, axis=-1)
+    return np.take_along_axis(padded[rows], chosen, axis=-1)
+
+
+def _choose_rows(rng: np.random.Generator, n_rows: int, n_draws: int) -> np.ndarray:
+    """``n_draws`` rows out of ``n_rows``, without repeats while that is possible."""
+    return rng.choice(n_rows, size=n_draws, replace=n_draws > n_rows)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "es" if noun.endswith("s") else "s")
+
+
+class RegressionTasks:
+    """Each group is one task; an episode is ``n_shots + n_queries`` rows of one task."""
+
+    def __init__(self, task_ids: np.ndarray, task_names: np.ndarray, n_shots: int, n_queries: int):
+        needed = n_shots + n_queries
+        members = [np.flatnonzero(task_ids == t) for t in range(len(task_names))]
+        for name, rows in zip(task_names, members, strict=True):
+            if len(rows) < needed:
+                raise ValueError(
+                    f"Task {_label(name)} has {_plural(len(rows), 'sample')}; each task needs "
+                    f"at least n_shots + n_queries = {n_shots} + {n_queries} = {needed}."
+                )
+        self.padded, self.sizes = _pad(members)
+        self.n_shots, self.n_queries = n_shots, n_queries
+        self.n_tasks = len(members)
+
+    def sample(self, rng: np.random.Generator, n_episodes: int) -> Episodes:
+        tasks = _choose_rows(rng, self.n_tasks, n_episodes)
+        rows = _draw_distinct(rng, self.padded, self.sizes, tasks, self.n_shots + self.n_queries)
+        return Episodes(rows[:, : self.n_shots], rows[:, self.n_shots :])
+
+
+class ClassificationTasks:
+    """An episode draws ``n_way`` classes of one group, ``n_shots + n_queries`` rows each.
+
+    Without groups all classes form one group. Episode labels are the class's
+    position in the draw, so they are remapped at random in every episode.
+    """
+
+    def __init__(
+        self,
+        class_ids: np.ndarray,
+        class_names: np.ndarray,
+        group_of_class: list[np.ndarray],
+        group_names: np.ndarray,
+        n_way: int,
+        n_shots: int,
+        n_queries: int,
+    ):
+        needed = n_shots + n_queries
+        members = [np.flatnonzero(class_ids == c) for c in range(len(class_names))]
+        for name, rows in zip(class_names, members, strict=True):
+            if len(rows) < needed:
+                raise ValueError(
+                    f"Class {_label(name)} has {_plural(len(rows), 'sample')}; each class needs "
+                    f"at least n_shots + n_queries = {n_shots} + {n_queries} = {needed}."
+                )
+        for name, classes in zip(group_names, group_of_class, strict=True):
+            if len(classes) < n_way:
+                where = "The data" if len(group_names) == 1 else f"Group {_label(name)}"
+                raise ValueError(
+                    f"{where} has {_plural(len(classes), 'class')}, fewer than n_way={n_way}; "
+                    "lower n_way or give each episode more classes to draw from."
+                )
+        self.samples, self.sample_counts = _pad(members)
+        self.classes, self.class_counts = _pad(list(group_of_class))
+        self.n_way, self.n_shots, self.n_queries = n_way, n_shots, n_queries
+        self.n_tasks = max(1, len(members) // n_way)  # class-disjoint episodes in one pass
+
+    def sample(self, rng: np.random.Generator, n_episodes: int) -> Episodes:
+        groups = rng.integers(len(self.classes), size=n_episodes)
+        classes = _draw_distinct(rng, self.classes, self.class_counts, groups, self.n_way)
+        rows = _draw_distinct(
+            rng, self.samples, self.sample_counts, classes, self.n_shots + self.n_queries
+        )
+        labels = np.broadcast_to(np.arange(self.n_way)[None, :, None], rows.shape)
+        support, query = rows[..., : self.n_shots], rows[..., self.n_shots :]
+        support_labels, query_labels = labels[..., : self.n_shots], labels[..., self.n_shots :]
+        return Episodes(
+            *(a.reshape(n_episodes, -1) for a in (support, query, support_labels, query_labels))
+        )
+
+
+def _label(name) -> str:
+    return repr(name.item() if isinstance(name, np.generic) else name)

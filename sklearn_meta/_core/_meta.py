@@ -1,0 +1,109 @@
+"""The meta-batch: episodes as tensors, mapped with ``vmap`` or a loop, and one outer step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ._episodes import Episodes
+
+EpisodeFn = Callable[..., Tensor]
+
+
+@dataclass(frozen=True)
+class EpisodeBatch:
+    """Support and query tensors of a batch of episodes, episodes first."""
+
+    x_support: Tensor
+    y_support: Tensor
+    x_query: Tensor
+    y_query: Tensor
+
+    @classmethod
+    def gather(cls, X: Tensor, y: Tensor, episodes: Episodes) -> EpisodeBatch:
+        """Index rows of ``X`` and ``y`` (already on the device); classification
+        episodes take their episode-local labels instead of ``y``."""
+        device = X.device
+        support = torch.as_tensor(episodes.support, device=device)
+        query = torch.as_tensor(episodes.query, device=device)
+        if episodes.support_labels is None:
+            y_support, y_query = y[support], y[query]
+        else:
+            y_support = torch.as_tensor(episodes.support_labels, device=device)
+            y_query = torch.as_tensor(episodes.query_labels, device=device)
+        return cls(X[support], y_support, X[query], y_query)
+
+    def tensors(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        return self.x_support, self.y_support, self.x_query, self.y_query
+
+    def __len__(self) -> int:
+        return len(self.x_support)
+
+
+def map_episodes(fn: EpisodeFn, batch: EpisodeBatch, vectorize: bool) -> Tensor:
+    """``fn`` applied to every episode: one ``vmap`` call, or a Python loop."""
+    tensors = batch.tensors()
+    if vectorize:
+        return torch.func.vmap(fn, randomness="different")(*tensors)
+    return torch.stack([fn(*(t[i] for t in tensors)) for i in range(len(batch))])
+
+
+def can_vectorize(fn: EpisodeFn, batch: EpisodeBatch) -> bool:
+    """Whether ``fn`` runs under ``vmap``: tried on a single episode.
+
+    Modules with data-dependent control flow, ``.item()`` calls or in-place
+    updates of buffers cannot be vmapped; they take the loop path.
+    """
+    one = EpisodeBatch(*(t[:1] for t in batch.tensors()))
+    try:
+        with torch.no_grad():
+            map_episodes(fn, one, vectorize=True)
+    except (RuntimeError, NotImplementedError, ValueError):
+        return False
+    return True
+
+
+def meta_step(
+    episode_loss: EpisodeFn,
+    batch: EpisodeBatch,
+    optimizer: torch.optim.Optimizer,
+    vectorize: bool,
+) -> float:
+    """One outer update on the mean query loss of the batch; returns that loss.
+
+    A non-finite loss raises before the update, so the parameters keep their
+    last finite values.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    loss = map_episodes(episode_loss, batch, vectorize).mean()
+    if not torch.isfinite(loss):
+        raise FloatingPointError(
+            f"The meta-training loss became {loss.item()}; the parameters keep their last "
+            "finite values. Lower meta_lr or inner_lr, or scale the inputs."
+        )
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def episode_scores(
+    adapt_and_predict: EpisodeFn,
+    score: Callable[[Tensor, Tensor], Tensor],
+    batch: EpisodeBatch,
+    vectorize: bool,
+    chunk_size: int,
+) -> np.ndarray:
+    """Per-episode score of the query predictions after adapting on the support."""
+    scores = []
+    for start in range(0, len(batch), chunk_size):
+        chunk = EpisodeBatch(*(t[start : start + chunk_size] for t in batch.tensors()))
+        with torch.no_grad():
+            outputs = map_episodes(
+                lambda xs, ys, xq, yq: adapt_and_predict(xs, ys, xq), chunk, vectorize
+            )
+            scores.append(score(outputs, chunk.y_query).cpu().numpy())
+    return np.concatenate(scores).astype(np.float64)

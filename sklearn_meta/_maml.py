@@ -1,0 +1,368 @@
+"""MAML and its variants on the shared core.
+
+Second-order MAML (Finn et al. 2017), first-order MAML, Meta-SGD (Li et al.
+2017, learned per-parameter inner learning rates) and ANIL (Raghu et al. 2019,
+only the head adapts) are settings of one learner.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from ._base import _MetaClassifierBase, _MetaRegressorBase
+from ._core._inner import InnerLoop, gradient_steps
+from ._core._model import MetaModel, Params, with_head_rows
+from ._validation import check_option
+
+
+class MAML(nn.Module):
+    """A meta-learned initialization, and Meta-SGD's learned inner rates if any."""
+
+    def __init__(self, model: MetaModel, inner_lr: float, learn_inner_lr: bool):
+        super().__init__()
+        self.model = model
+        self.inner_lrs = (
+            nn.ParameterList(nn.Parameter(torch.full_like(p, inner_lr)) for p in model.parameters())
+            if learn_inner_lr
+            else None
+        )
+
+    def learning_rates(self, loop: InnerLoop) -> dict[str, Tensor | float]:
+        names = [name for name, _ in self.model.named_parameters()]
+        if self.inner_lrs is None:
+            return dict.fromkeys(names, loop.lr)
+        return dict(zip(names, self.inner_lrs, strict=True))
+
+    def adapt(self, x: Tensor, y: Tensor, n_outputs: int, loop: InnerLoop) -> Params:
+        """Parameters after ``loop.steps`` gradient steps on one support set."""
+        params = with_head_rows(dict(self.model.named_parameters()), n_outputs)
+        rates = self.learning_rates(loop)
+        if not loop.head_only:
+
+            def support_loss(p: Params) -> Tensor:
+                return loop.kind.loss(functional_call(self.model, p, (x,)), y)
+
+            return gradient_steps(support_loss, params, rates, loop.steps, loop.first_order)
+
+        features = self.model.backbone(x)  # computed once: only the head moves
+
+        def head_loss(head: Params) -> Tensor:
+            return loop.kind.loss(F.linear(features, head["head.weight"], head["head.bias"]), y)
+
+        head = {name: params[name] for name in ("head.weight", "head.bias")}
+        return {**params, **gradient_steps(head_loss, head, rates, loop.steps, loop.first_order)}
+
+    def predict_with(self, params: Params, x: Tensor) -> Tensor:
+        return functional_call(self.model, params, (x,))
+
+    def episode_loss(
+        self,
+        x_support: Tensor,
+        y_support: Tensor,
+        x_query: Tensor,
+        y_query: Tensor,
+        n_outputs: int,
+        loop: InnerLoop,
+    ) -> Tensor:
+        """The query loss after adapting on the support: MAML's meta-objective."""
+        adapted = self.adapt(x_support, y_support, n_outputs, loop)
+        return loop.kind.loss(self.predict_with(adapted, x_query), y_query)
+
+
+_COMMON_PARAMETERS = """
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers,), default=(40, 40)
+        Widths of the default MLP backbone's hidden layers.
+    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
+        Activation of the default MLP backbone.
+    module : torch.nn.Module or callable, default=None
+        The backbone (feature extractor). None builds an MLP from
+        ``hidden_layer_sizes``; a module is deep-copied at ``fit``; a callable
+        is called as ``module(n_features)`` and must return a module. It maps
+        ``(n, n_features)`` to ``(n, n_embedding)``; a linear head is added.
+    n_way : int, default=5
+        Classes per episode (classifier only).
+    n_shots : int
+        Support samples per task (regression) or per class (classification).
+    n_queries : int
+        Query samples per task or class, on which the meta-loss is taken.
+    inner_steps : int, default=1
+        Gradient steps of the inner loop in meta-training. 0 trains the
+        initialization on pooled data, a non-meta baseline.
+    inner_lr : float
+        Step size of the inner loop (the initial one with ``learn_inner_lr``).
+    first_order : bool, default=False
+        Drop the second-order terms of the meta-gradient (first-order MAML).
+    learn_inner_lr : bool, default=False
+        Meta-learn one inner step size per parameter (Meta-SGD).
+    adapt_layers : {"all", "head"}, default="all"
+        Which parameters the inner loop moves: all of them (MAML), or only
+        the linear head on a meta-learned backbone (ANIL).
+    meta_lr : float, default=0.001
+        Learning rate of the outer Adam optimizer.
+    meta_batch_size : int
+        Episodes per outer step, vectorized with ``torch.func.vmap``.
+    max_iter : int, default=1000
+        Outer steps (meta-batches) per ``fit``.
+    tol : float, default=None
+        With ``n_iter_no_change``: stop once the training loss (or the
+        validation score) has not improved by ``tol`` for that many steps.
+        None runs ``max_iter`` steps unless ``early_stopping``.
+    n_iter_no_change : int, default=10
+        Steps without improvement before stopping.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the tasks (groups; classes when
+        there are no groups; samples of a single regression task), score
+        them episodically after each step, stop when that score stalls and
+        keep the best parameters.
+    validation_fraction : float, default=0.1
+        Fraction of tasks held out for early stopping.
+    n_eval_episodes : int, default=100
+        Episodes drawn by ``score`` and for early stopping.
+    eval_inner_steps : int, default=None
+        Inner steps used by ``score``, ``adapt`` and early stopping; None
+        means ``inner_steps``.
+    warm_start : bool, default=False
+        Continue from the previous ``fit`` instead of starting afresh.
+    device : str, default="auto"
+        Torch device: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda",
+        "cuda:1", ... Resolved at ``fit``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialization, the episodes and ``score``'s episodes.
+    verbose : bool, default=False
+        Show a progress bar during meta-training.
+"""
+
+_FITTED_ATTRIBUTES = """
+    Attributes
+    ----------
+    learner_ : torch.nn.Module
+        The meta-learned network (``learner_.model``: backbone and head) and,
+        with ``learn_inner_lr``, the inner step sizes (``learner_.inner_lrs``).
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit``, when ``X`` has string column names.
+    n_iter_ : int
+        Outer steps taken so far.
+    loss_curve_ : list of float
+        Mean query loss of each outer step.
+    validation_scores_ : list of float or None
+        Episodic validation score after each step, with ``early_stopping``.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``, whose parameters are kept.
+    vectorized_ : bool
+        Whether episodes run under ``vmap`` (False for modules it cannot handle).
+    device_ : torch.device
+        Where the network lives.
+"""
+
+
+class _MAMLMixin:
+    """The MAML family's hooks into the estimator shell."""
+
+    def _build_learner(self, model: MetaModel) -> MAML:
+        return MAML(model, self.inner_lr, self.learn_inner_lr)
+
+    def _inner_loop(self, steps: int | None = None) -> InnerLoop:
+        return InnerLoop(
+            kind=self._kind,
+            steps=self.inner_steps if steps is None else steps,
+            lr=self.inner_lr,
+            first_order=self.first_order,
+            head_only=self.adapt_layers == "head",
+        )
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_option("adapt_layers", self.adapt_layers, ("all", "head"))
+        for name in ("first_order", "learn_inner_lr", "early_stopping", "warm_start"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}.")
+
+
+class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
+    __doc__ = (
+        """Model-agnostic meta-learning for regression (MAML, Meta-SGD, ANIL).
+
+    Meta-trains an initialization across tasks so that a few gradient steps
+    on a handful of examples fit a new task. Each group in ``fit`` is one
+    task; ``groups=None`` makes all the data one task.
+"""
+        + _COMMON_PARAMETERS.replace(
+            "    n_way : int, default=5\n        Classes per episode (classifier only).\n", ""
+        )
+        .replace("    n_shots : int\n", "    n_shots : int, default=10\n")
+        .replace("    n_queries : int\n", "    n_queries : int, default=10\n")
+        .replace("    inner_lr : float\n", "    inner_lr : float, default=0.01\n")
+        .replace("    meta_batch_size : int\n", "    meta_batch_size : int, default=25\n")
+        + _FITTED_ATTRIBUTES
+        + """
+    See Also
+    --------
+    MAMLClassifier : The same for classification.
+    FewShotAdapter : Adaptation to one new task as a clonable estimator.
+
+    Examples
+    --------
+    >>> from sklearn_meta import MAMLRegressor
+    >>> from sklearn_meta.datasets import make_sinusoid_tasks
+    >>> X, y, groups = make_sinusoid_tasks(50, 20, random_state=0)
+    >>> maml = MAMLRegressor(max_iter=20, device="cpu", random_state=0)
+    >>> maml = maml.fit(X, y, groups=groups)
+    >>> X_new, y_new, _ = make_sinusoid_tasks(1, 15, random_state=1)
+    >>> task = maml.adapt(X_new[:5], y_new[:5], inner_steps=10)
+    >>> task.predict(X_new[5:]).shape
+    (10,)
+"""
+    )
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(40, 40),
+        activation="relu",
+        *,
+        module=None,
+        n_shots=10,
+        n_queries=10,
+        inner_steps=1,
+        inner_lr=0.01,
+        first_order=False,
+        learn_inner_lr=False,
+        adapt_layers="all",
+        meta_lr=0.001,
+        meta_batch_size=25,
+        max_iter=1000,
+        tol=None,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_eval_episodes=100,
+        eval_inner_steps=None,
+        warm_start=False,
+        device="auto",
+        random_state=None,
+        verbose=False,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.module = module
+        self.n_shots = n_shots
+        self.n_queries = n_queries
+        self.inner_steps = inner_steps
+        self.inner_lr = inner_lr
+        self.first_order = first_order
+        self.learn_inner_lr = learn_inner_lr
+        self.adapt_layers = adapt_layers
+        self.meta_lr = meta_lr
+        self.meta_batch_size = meta_batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_eval_episodes = n_eval_episodes
+        self.eval_inner_steps = eval_inner_steps
+        self.warm_start = warm_start
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+
+class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
+    __doc__ = (
+        """Model-agnostic meta-learning for classification (MAML, Meta-SGD, ANIL).
+
+    An episode draws ``n_way`` classes (from one group, when ``groups`` is
+    given), ``n_shots`` support and ``n_queries`` query samples of each, with
+    labels shuffled per episode. The head starts every class from one shared
+    meta-learned row, so ``adapt`` takes any number of classes, new ones
+    included.
+"""
+        + _COMMON_PARAMETERS.replace("    n_shots : int\n", "    n_shots : int, default=5\n")
+        .replace("    n_queries : int\n", "    n_queries : int, default=15\n")
+        .replace("    inner_lr : float\n", "    inner_lr : float, default=0.4\n")
+        .replace("    meta_batch_size : int\n", "    meta_batch_size : int, default=16\n")
+        + _FITTED_ATTRIBUTES
+        + """    classes_ : ndarray of shape (n_classes,)
+        Class labels seen in ``fit``.
+    adapted_module_ : torch.nn.Module
+        The network adapted to the training classes, used by ``predict``.
+
+    See Also
+    --------
+    MAMLRegressor : The same for regression.
+    FewShotAdapter : Adaptation to one new task as a clonable estimator.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_meta import MAMLClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X = X / 16
+    >>> train, new = y < 6, y >= 6
+    >>> maml = MAMLClassifier(n_way=3, max_iter=20, device="cpu", random_state=0)
+    >>> maml = maml.fit(X[train], y[train])
+    >>> task = maml.adapt(X[new][:20], y[new][:20], inner_steps=5)
+    >>> sorted(task.classes_.tolist())
+    [6, 7, 8, 9]
+"""
+    )
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(40, 40),
+        activation="relu",
+        *,
+        module=None,
+        n_way=5,
+        n_shots=5,
+        n_queries=15,
+        inner_steps=1,
+        inner_lr=0.4,
+        first_order=False,
+        learn_inner_lr=False,
+        adapt_layers="all",
+        meta_lr=0.001,
+        meta_batch_size=16,
+        max_iter=1000,
+        tol=None,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_eval_episodes=100,
+        eval_inner_steps=None,
+        warm_start=False,
+        device="auto",
+        random_state=None,
+        verbose=False,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.module = module
+        self.n_way = n_way
+        self.n_shots = n_shots
+        self.n_queries = n_queries
+        self.inner_steps = inner_steps
+        self.inner_lr = inner_lr
+        self.first_order = first_order
+        self.learn_inner_lr = learn_inner_lr
+        self.adapt_layers = adapt_layers
+        self.meta_lr = meta_lr
+        self.meta_batch_size = meta_batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_eval_episodes = n_eval_episodes
+        self.eval_inner_steps = eval_inner_steps
+        self.warm_start = warm_start
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose

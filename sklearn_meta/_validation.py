@@ -1,0 +1,59 @@
+"""Checks of hyper-parameters and of ``groups``, with messages that name the problem."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def check_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__}).")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
+    return int(value)
+
+
+def check_float(name: str, value, *, positive: bool = True, upper: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__}).")
+    if not np.isfinite(value) or (positive and value <= 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value}.")
+    if upper is not None and value >= upper:
+        raise ValueError(f"{name} must be < {upper}, got {value}.")
+    return float(value)
+
+
+def check_option(name: str, value, options: tuple[str, ...]) -> str:
+    if value not in options:
+        raise ValueError(f"{name} must be one of {options}, got {value!r}.")
+    return value
+
+
+def check_hidden_layer_sizes(value) -> tuple[int, ...]:
+    sizes = (value,) if isinstance(value, numbers.Integral) else tuple(value)
+    for size in sizes:
+        check_int("each of hidden_layer_sizes", size, 1)
+    return sizes
+
+
+def encode_groups(groups, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (0 .. n_groups-1) and the names of the groups.
+
+    ``groups=None`` puts every sample in one group.
+    """
+    if groups is None:
+        return np.zeros(n_samples, dtype=np.int64), np.array([None], dtype=object)
+    groups = np.asarray(groups)
+    if groups.ndim != 1:
+        raise ValueError(f"groups must be 1-D, got an array of shape {groups.shape}.")
+    if len(groups) != n_samples:
+        raise ValueError(
+            f"groups has {len(groups)} entries but X has {n_samples} samples; "
+            "give one group label per sample."
+        )
+    if groups.dtype.kind == "f" and not np.isfinite(groups).all():
+        raise ValueError("groups contains NaN or infinity.")
+    names, codes = np.unique(groups, return_inverse=True)
+    return codes.astype(np.int64), names
