@@ -32,7 +32,7 @@ from ._core._model import (
     materialize,
     resolve_device,
 )
-from ._core._tasks import CLASSIFICATION, REGRESSION, TaskKind
+from ._core._tasks import CLASSIFICATION, REGRESSION, TaskKind, combine_scores
 from ._validation import (
     check_float,
     check_hidden_layer_sizes,
@@ -120,9 +120,12 @@ class BaseMetaEstimator(BaseEstimator, ABC):
 
         ``n_eval_episodes`` episodes are drawn from the given data as in
         training. Each adapts to its support set (``eval_inner_steps`` steps)
-        and is scored on its queries: accuracy for classifiers, R² for
-        regressors. The episodes depend only on ``random_state``, so scores
-        are repeatable and comparable across estimators.
+        and is scored on its queries: the mean accuracy for classifiers; for
+        regressors R² with each query set measured against its own task's
+        mean, ``1 - ΣSSE / ΣSST`` over the episodes (an average of
+        per-episode R² would be ruled by near-constant tasks). The episodes
+        depend only on ``random_state``, so scores are repeatable and
+        comparable across estimators.
 
         Parameters
         ----------
@@ -136,7 +139,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         Returns
         -------
         score : float
-            The mean score over the episodes.
+            The score over all episodes (see above).
         """
         check_is_fitted(self)
         X, y = self._validate_X_y(X, y, reset=False)
@@ -271,10 +274,14 @@ class BaseMetaEstimator(BaseEstimator, ABC):
             params = learner.adapt(x_support, y_support, n_outputs, loop)
             return learner.predict_with(params, x_query)
 
-        scores = episode_scores(
-            adapt_and_predict, self._kind.score, batch, bool(self.vectorized_), self.meta_batch_size
+        parts = episode_scores(
+            adapt_and_predict,
+            self._kind.score_parts,
+            batch,
+            bool(self.vectorized_),
+            self.meta_batch_size,
         )
-        return float(scores.mean())
+        return combine_scores(parts)
 
     # -- torch helpers ------------------------------------------------------
     def _tensors(self, X, y):

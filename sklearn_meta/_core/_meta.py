@@ -92,12 +92,13 @@ def meta_step(
 
 def episode_scores(
     adapt_and_predict: EpisodeFn,
-    score: Callable[[Tensor, Tensor], Tensor],
+    score_parts: Callable[[Tensor, Tensor], Tensor],
     batch: EpisodeBatch,
     vectorize: bool,
     chunk_size: int,
 ) -> np.ndarray:
-    """Per-episode score of the query predictions after adapting on the support."""
+    """Per-episode score parts of the query predictions after adapting on the
+    support, ``chunk_size`` episodes at a time: shape ``(n_episodes, 2)``."""
     scores = []
     for start in range(0, len(batch), chunk_size):
         chunk = EpisodeBatch(*(t[start : start + chunk_size] for t in batch.tensors()))
@@ -105,5 +106,5 @@ def episode_scores(
             outputs = map_episodes(
                 lambda xs, ys, xq, yq: adapt_and_predict(xs, ys, xq), chunk, vectorize
             )
-            scores.append(score(outputs, chunk.y_query).cpu().numpy())
+            scores.append(score_parts(outputs, chunk.y_query).cpu().numpy())
     return np.concatenate(scores).astype(np.float64)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -14,28 +15,42 @@ def _squared_error(output: Tensor, target: Tensor) -> Tensor:
     return F.mse_loss(output.squeeze(-1), target)
 
 
-def _r2(output: Tensor, target: Tensor) -> Tensor:
+def _r2_parts(output: Tensor, target: Tensor) -> Tensor:
     residual = (target - output.squeeze(-1)).square().sum(-1)
     total = (target - target.mean(-1, keepdim=True)).square().sum(-1)
-    return 1 - residual / total
+    return torch.stack([total - residual, total], dim=-1)
 
 
 def _cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
     return F.cross_entropy(logits, target)
 
 
-def _accuracy(logits: Tensor, target: Tensor) -> Tensor:
-    return (logits.argmax(-1) == target).to(logits.dtype).mean(-1)
+def _accuracy_parts(logits: Tensor, target: Tensor) -> Tensor:
+    accuracy = (logits.argmax(-1) == target).to(logits.dtype).mean(-1)
+    return torch.stack([accuracy, torch.ones_like(accuracy)], dim=-1)
 
 
 @dataclass(frozen=True)
 class TaskKind:
-    """The loss an inner loop minimizes and the per-episode score (higher is better)."""
+    """The loss an inner loop minimizes and how episodes are scored.
+
+    ``score_parts`` gives each episode a numerator and a denominator; the
+    score of many episodes is ``sum(numerators) / sum(denominators)``. For
+    accuracy that is the mean accuracy. For regression it is R² with each
+    query set measured against its own task's mean, ``1 - ΣSSE / ΣSST``: a
+    mean of per-episode R² would be ruled by near-constant tasks, whose R²
+    runs to minus infinity.
+    """
 
     loss: Callable[[Tensor, Tensor], Tensor]
-    score: Callable[[Tensor, Tensor], Tensor]
+    score_parts: Callable[[Tensor, Tensor], Tensor]
     target_dtype: torch.dtype
 
 
-REGRESSION = TaskKind(loss=_squared_error, score=_r2, target_dtype=torch.float32)
-CLASSIFICATION = TaskKind(loss=_cross_entropy, score=_accuracy, target_dtype=torch.long)
+REGRESSION = TaskKind(_squared_error, _r2_parts, torch.float32)
+CLASSIFICATION = TaskKind(_cross_entropy, _accuracy_parts, torch.long)
+
+
+def combine_scores(parts: np.ndarray) -> float:
+    """The score of many episodes from their ``score_parts`` rows."""
+    return float(parts[:, 0].sum() / parts[:, 1].sum())

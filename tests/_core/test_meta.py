@@ -1,0 +1,157 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sklearn_meta import MAMLRegressor
+from sklearn_meta._core._inner import InnerLoop, gradient_steps
+from sklearn_meta._core._meta import EpisodeBatch, can_vectorize, map_episodes, meta_step
+from sklearn_meta._core._model import MetaModel, build_mlp
+from sklearn_meta._core._tasks import CLASSIFICATION, REGRESSION
+from sklearn_meta._maml import MAML
+
+
+def _learner(learn_inner_lr=False, n_features=3, seed=0):
+    torch.manual_seed(seed)
+    return MAML(MetaModel(build_mlp(n_features, (16, 16), "tanh"), n_features), 0.1, learn_inner_lr)
+
+
+def _regression_batch(n_episodes=6, n_features=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    shape = (n_episodes, 5, n_features)
+    return EpisodeBatch(
+        torch.randn(shape, generator=g),
+        torch.randn(shape[:2], generator=g),
+        torch.randn(shape, generator=g),
+        torch.randn(shape[:2], generator=g),
+    )
+
+
+def _meta_gradient(learner, batch, loop, vectorize, n_outputs=1):
+    learner.zero_grad()
+
+    def loss(xs, ys, xq, yq):
+        return learner.episode_loss(xs, ys, xq, yq, n_outputs, loop)
+
+    map_episodes(loss, batch, vectorize).mean().backward()
+    return [p.grad.clone() for p in learner.parameters()]
+
+
+@pytest.mark.parametrize(
+    "loop_kwargs, learn_inner_lr",
+    [
+        (dict(steps=2), False),
+        (dict(steps=2, first_order=True), False),
+        (dict(steps=1), True),
+        (dict(steps=3, head_only=True), False),
+    ],
+    ids=["maml", "fomaml", "metasgd", "anil"],
+)
+def test_vmap_and_loop_give_the_same_meta_gradients(loop_kwargs, learn_inner_lr):
+    learner = _learner(learn_inner_lr)
+    loop = InnerLoop(REGRESSION, lr=0.1, **loop_kwargs)
+    batch = _regression_batch()
+    vectorized = _meta_gradient(learner, batch, loop, vectorize=True)
+    looped = _meta_gradient(learner, batch, loop, vectorize=False)
+    for a, b in zip(vectorized, looped, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_vmap_and_loop_agree_for_classification():
+    learner = _learner()
+    g = torch.Generator().manual_seed(0)
+    batch = EpisodeBatch(
+        torch.randn(4, 6, 3, generator=g),
+        torch.arange(3).repeat(4, 2),
+        torch.randn(4, 9, 3, generator=g),
+        torch.arange(3).repeat(4, 3),
+    )
+    loop = InnerLoop(CLASSIFICATION, steps=2, lr=0.5)
+    vectorized = _meta_gradient(learner, batch, loop, True, n_outputs=3)
+    looped = _meta_gradient(learner, batch, loop, False, n_outputs=3)
+    for a, b in zip(vectorized, looped, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_second_order_terms_change_the_meta_gradient():
+    learner = _learner()
+    batch = _regression_batch()
+    second = _meta_gradient(learner, batch, InnerLoop(REGRESSION, 2, 0.1), True)
+    first = _meta_gradient(learner, batch, InnerLoop(REGRESSION, 2, 0.1, first_order=True), True)
+    assert not all(torch.allclose(a, b) for a, b in zip(second, first, strict=True))
+
+
+def test_gradient_steps_match_plain_sgd():
+    torch.manual_seed(0)
+    w = torch.randn(3)
+    x, y = torch.randn(8, 3), torch.randn(8)
+
+    def loss_of(params):
+        return ((x @ params["w"] - y) ** 2).mean()
+
+    adapted = gradient_steps(loss_of, {"w": w}, {"w": 0.05}, steps=3, first_order=False)
+    expected = w.clone().requires_grad_(True)
+    for _ in range(3):
+        (grad,) = torch.autograd.grad(((x @ expected - y) ** 2).mean(), expected)
+        expected = (expected - 0.05 * grad).detach().requires_grad_(True)
+    torch.testing.assert_close(adapted["w"], expected.detach())
+
+
+def test_head_only_adaptation_moves_only_the_head():
+    learner = _learner()
+    batch = _regression_batch(1)
+    loop = InnerLoop(REGRESSION, steps=2, lr=0.1, head_only=True)
+    with torch.no_grad():
+        adapted = learner.adapt(batch.x_support[0], batch.y_support[0], 1, loop)
+    for name, value in learner.model.named_parameters():
+        moved = not torch.equal(adapted[name], value)
+        assert moved == name.startswith("head."), name
+
+
+def test_meta_step_refuses_a_non_finite_loss_and_keeps_parameters():
+    learner = _learner()
+    batch = _regression_batch()
+    batch = EpisodeBatch(batch.x_support, batch.y_support, batch.x_query, batch.y_query * np.inf)
+    before = [p.detach().clone() for p in learner.parameters()]
+    optimizer = torch.optim.Adam(learner.parameters(), lr=0.1)
+    loop = InnerLoop(REGRESSION, 1, 0.1)
+
+    def loss(xs, ys, xq, yq):
+        return learner.episode_loss(xs, ys, xq, yq, 1, loop)
+
+    with pytest.raises(FloatingPointError, match="last finite values"):
+        meta_step(loss, batch, optimizer, vectorize=True)
+    for a, b in zip(before, learner.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+class DataDependent(nn.Module):
+    """A backbone vmap cannot run: Python control flow on tensor values."""
+
+    def __init__(self, n_features):
+        super().__init__()
+        self.linear = nn.Linear(n_features, 8)
+
+    def forward(self, x):
+        h = self.linear(x)
+        return torch.relu(h) if h.sum() > 0 else torch.tanh(h)
+
+
+def test_modules_vmap_cannot_run_take_the_loop_path(sinusoid):
+    X, y, groups = sinusoid
+    fallback = MAMLRegressor(module=DataDependent, max_iter=3, device="cpu", random_state=0)
+    fallback.fit(X, y, groups)
+    assert fallback.vectorized_ is False
+    assert np.isfinite(fallback.loss_curve_).all() and np.isfinite(fallback.score(X, y, groups))
+    vectorized = MAMLRegressor(max_iter=3, device="cpu", random_state=0).fit(X, y, groups)
+    assert vectorized.vectorized_ is True
+
+
+def test_can_vectorize_detects_the_problem():
+    learner = MAML(MetaModel(DataDependent(3), 3), 0.1, False)
+    loop = InnerLoop(REGRESSION, 1, 0.1)
+
+    def loss(xs, ys, xq, yq):
+        return learner.episode_loss(xs, ys, xq, yq, 1, loop)
+
+    assert not can_vectorize(loss, _regression_batch())

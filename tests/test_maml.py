@@ -1,0 +1,298 @@
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import mean_squared_error
+
+from sklearn_meta import MAMLClassifier, MAMLRegressor
+from sklearn_meta.datasets import make_sinusoid_tasks
+
+FAST = dict(max_iter=30, device="cpu", random_state=0, n_eval_episodes=20)
+
+
+def _parameters(estimator):
+    return [p.detach().clone() for p in estimator.learner_.parameters()]
+
+
+def _same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+# -- meta-learning does its job ---------------------------------------------------
+
+
+def test_maml_beats_the_pooled_baseline_on_unseen_sine_tasks():
+    X, y, groups = make_sinusoid_tasks(200, 20, random_state=0)
+    X_test, y_test, groups_test = make_sinusoid_tasks(40, 20, random_state=1)
+    common = dict(max_iter=400, eval_inner_steps=5, device="cpu", random_state=0)
+    maml = MAMLRegressor(**common).fit(X, y, groups)
+    pooled = MAMLRegressor(inner_steps=0, **common).fit(X, y, groups)
+    assert np.mean(maml.loss_curve_[-50:]) < np.mean(maml.loss_curve_[:50])
+    assert maml.score(X_test, y_test, groups_test) > pooled.score(X_test, y_test, groups_test) + 0.1
+
+
+def test_adapting_fits_a_new_task_better_than_the_initialization(sinusoid):
+    maml = MAMLRegressor(max_iter=200, device="cpu", random_state=0).fit(*sinusoid)
+    X_new, y_new, _ = make_sinusoid_tasks(1, 60, random_state=5)
+    support, query = slice(0, 10), slice(10, None)
+    adapted = maml.adapt(X_new[support], y_new[support], inner_steps=10)
+    before = mean_squared_error(y_new[query], maml.predict(X_new[query]))
+    after = mean_squared_error(y_new[query], adapted.predict(X_new[query]))
+    assert after < 0.6 * before
+
+
+def test_classifier_adapts_to_new_classes_better_than_chance(blobs_classes):
+    X, y = blobs_classes
+    train, new = y < 8, y >= 8
+    clf = MAMLClassifier(n_way=4, eval_inner_steps=5, **{**FAST, "max_iter": 150})
+    clf.fit(X[train], y[train])
+    assert clf.score(X[new], y[new]) > 0.6  # 4-way: chance is 0.25
+    assert (clf.predict(X[train]) == y[train]).mean() > 0.6
+
+
+# -- variants ---------------------------------------------------------------------
+
+
+def test_meta_sgd_learns_its_inner_rates(sinusoid):
+    maml = MAMLRegressor(learn_inner_lr=True, **FAST).fit(*sinusoid)
+    rates = torch.cat([r.detach().ravel() for r in maml.learner_.inner_lrs])
+    assert rates.shape[0] == sum(p.numel() for p in maml.learner_.model.parameters())
+    assert not torch.allclose(rates, torch.full_like(rates, maml.inner_lr))
+    assert MAMLRegressor(**FAST).fit(*sinusoid).learner_.inner_lrs is None
+
+
+def test_anil_adapt_changes_only_the_head(sinusoid):
+    maml = MAMLRegressor(adapt_layers="head", **FAST).fit(*sinusoid)
+    X, y, _ = sinusoid
+    adapted = maml.adapt(X[:10], y[:10], inner_steps=3).module_
+    for (name, meta), (_, task) in zip(
+        maml.learner_.model.named_parameters(), adapted.named_parameters(), strict=True
+    ):
+        assert torch.equal(meta, task) != name.startswith("head."), name
+
+
+def test_variants_train_differently(sinusoid):
+    curves = {
+        kwargs: MAMLRegressor(**dict(kwargs), **FAST).fit(*sinusoid).loss_curve_
+        for kwargs in [(), (("first_order", True),), (("adapt_layers", "head"),)]
+    }
+    assert len({tuple(np.round(c, 6)) for c in curves.values()}) == 3
+
+
+# -- scikit-learn behaviour -------------------------------------------------------
+
+
+def test_same_random_state_gives_identical_models(sinusoid):
+    a = MAMLRegressor(**FAST).fit(*sinusoid)
+    b = MAMLRegressor(**FAST).fit(*sinusoid)
+    X = sinusoid[0]
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    assert a.score(*sinusoid) == b.score(*sinusoid)
+
+
+def test_fit_without_groups_is_one_task(sinusoid):
+    X, y, _ = sinusoid
+    maml = MAMLRegressor(**FAST).fit(X, y)
+    assert np.isfinite(maml.score(X, y))
+
+
+def test_classifier_with_string_non_contiguous_labels(blobs_classes):
+    X, y = blobs_classes
+    labels = np.array([f"class-{3 * k + 1}" for k in range(12)])[y]
+    clf = MAMLClassifier(n_way=3, **FAST).fit(X, labels)
+    assert set(clf.classes_) == set(labels)
+    assert set(clf.predict(X)) <= set(labels)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 12)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-6)
+    task = clf.adapt(X[:12], np.array(["cat", "dog", "emu"] * 4))
+    assert list(task.classes_) == ["cat", "dog", "emu"]
+    assert set(task.predict(X)) <= {"cat", "dog", "emu"}
+
+
+def test_classifier_groups_restrict_episodes(blobs_classes):
+    X, y = blobs_classes
+    groups = np.where(y < 6, "first", "second")
+    clf = MAMLClassifier(n_way=6, **FAST).fit(X, y, groups=groups)
+    assert np.isfinite(clf.score(X, y, groups=groups))
+    with pytest.raises(ValueError, match="Group 'second' has 2 classes, fewer than n_way=3"):
+        MAMLClassifier(n_way=3, **FAST).fit(X, y, groups=np.where(y < 10, "first", "second"))
+
+
+def test_partial_fit_continues_without_reset(sinusoid):
+    X, y, groups = sinusoid
+    maml = MAMLRegressor(meta_batch_size=10, **FAST)
+    maml.partial_fit(X[:600], y[:600], groups[:600])
+    assert maml.n_iter_ == 3  # one pass: 30 tasks in meta-batches of 10
+    before = _parameters(maml)
+    maml.partial_fit(X[600:], y[600:], groups[600:])
+    assert maml.n_iter_ == 6
+    assert not _same(before, _parameters(maml))
+
+
+def test_classifier_partial_fit_needs_classes_first(blobs_classes):
+    X, y = blobs_classes
+    clf = MAMLClassifier(n_way=3, **FAST)
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        clf.partial_fit(X, y)
+    first = y < 6
+    clf.partial_fit(X[first], y[first], classes=np.arange(12))
+    clf.partial_fit(X[~first], y[~first])
+    np.testing.assert_array_equal(clf.classes_, np.arange(12))
+    with pytest.raises(ValueError, match="not in classes"):
+        clf.partial_fit(X, y + 100)
+
+
+def test_warm_start_continues_and_cold_start_resets(sinusoid):
+    maml = MAMLRegressor(warm_start=True, **{**FAST, "max_iter": 10}).fit(*sinusoid)
+    maml.fit(*sinusoid)
+    assert maml.n_iter_ == 20 and len(maml.loss_curve_) == 20
+    maml.set_params(warm_start=False).fit(*sinusoid)
+    assert maml.n_iter_ == 10
+
+
+def test_early_stopping_holds_out_tasks_and_keeps_the_best(sinusoid):
+    maml = MAMLRegressor(early_stopping=True, n_iter_no_change=3, **{**FAST, "max_iter": 300}).fit(
+        *sinusoid
+    )
+    assert maml.n_iter_ < 300
+    assert len(maml.validation_scores_) == maml.n_iter_
+    assert maml.best_validation_score_ == max(maml.validation_scores_)
+
+
+def test_tol_stops_when_the_loss_stalls(sinusoid):
+    maml = MAMLRegressor(tol=10.0, n_iter_no_change=2, **{**FAST, "max_iter": 100})
+    assert maml.fit(*sinusoid).n_iter_ == 3
+
+
+def test_verbose_shows_progress(sinusoid, capsys):
+    MAMLRegressor(verbose=True, **{**FAST, "max_iter": 3}).fit(*sinusoid)
+    assert "MAMLRegressor" in capsys.readouterr().err
+
+
+def test_user_module_is_copied_not_trained_in_place(sinusoid):
+    backbone = torch.nn.Sequential(torch.nn.Linear(1, 16), torch.nn.Tanh())
+    before = [p.detach().clone() for p in backbone.parameters()]
+    maml = MAMLRegressor(module=backbone, **FAST).fit(*sinusoid)
+    assert _same(before, list(backbone.parameters()))
+    assert maml.learner_.model.backbone[0].out_features == 16
+
+
+def test_float32_inside_numpy_out(sinusoid):
+    maml = MAMLRegressor(**FAST).fit(*sinusoid)
+    assert next(maml.learner_.parameters()).dtype == torch.float32
+    prediction = maml.predict(sinusoid[0].tolist())
+    assert isinstance(prediction, np.ndarray) and prediction.dtype == np.float64
+
+
+# -- devices and persistence ------------------------------------------------------
+
+
+def test_auto_device_resolves_at_fit(sinusoid):
+    maml = MAMLRegressor(**{**FAST, "device": "auto"})
+    assert maml.device == "auto" and not hasattr(maml, "device_")
+    maml.fit(*sinusoid)
+    expected = (
+        "cuda"
+        if torch.cuda.is_available()
+        else "mps"
+        if torch.backends.mps.is_available()
+        else "cpu"
+    )
+    assert maml.device_.type == expected
+
+
+def test_model_from_an_absent_device_loads_on_cpu(sinusoid):
+    maml = MAMLRegressor(**FAST).fit(*sinusoid)
+    expected = maml.predict(sinusoid[0])
+    maml.device_ = torch.device("cuda", 99)  # as if fitted on a GPU this machine lacks
+    with pytest.warns(UserWarning, match="not available here; it runs on the CPU"):
+        loaded = pickle.loads(pickle.dumps(maml))
+    assert loaded.device_ == torch.device("cpu")
+    np.testing.assert_array_equal(loaded.predict(sinusoid[0]), expected)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gpu_fit_pickles_to_a_cpu_only_process(sinusoid, tmp_path):
+    import subprocess
+    import sys
+
+    maml = MAMLRegressor(**{**FAST, "device": "cuda"}).fit(*sinusoid)
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(maml))
+    np.save(tmp_path / "X.npy", sinusoid[0])
+    np.save(tmp_path / "expected.npy", maml.predict(sinusoid[0]))
+    script = (
+        "import pickle, numpy as np, torch; assert not torch.cuda.is_available();"
+        f"m = pickle.load(open({str(path)!r}, 'rb'));"
+        f"p = m.predict(np.load({str(tmp_path / 'X.npy')!r}));"
+        f"np.testing.assert_allclose(p, np.load({str(tmp_path / 'expected.npy')!r}), rtol=1e-4)"
+    )
+    env = {"CUDA_VISIBLE_DEVICES": ""}
+    subprocess.run(
+        [sys.executable, "-c", script], check=True, env={**__import__("os").environ, **env}
+    )
+
+
+# -- bad input --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "params, error, message",
+    [
+        (dict(inner_lr=0), ValueError, "inner_lr must be a finite number > 0"),
+        (dict(meta_lr=-1.0), ValueError, "meta_lr"),
+        (dict(inner_steps=-1), ValueError, "inner_steps must be >= 0"),
+        (dict(n_shots=1.5), TypeError, "n_shots must be an int"),
+        (dict(adapt_layers="body"), ValueError, "adapt_layers must be one of"),
+        (dict(first_order="yes"), TypeError, "first_order must be a bool"),
+        (dict(activation="gelu"), ValueError, "activation must be one of"),
+        (dict(device="tpu"), ValueError, "device='tpu' is not a torch device"),
+        (dict(module="mlp"), TypeError, "module must be None, a torch.nn.Module"),
+    ],
+)
+def test_bad_parameters_are_named(sinusoid, params, error, message):
+    with pytest.raises(error, match=message):
+        MAMLRegressor(**{**FAST, **params}).fit(*sinusoid)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present")
+def test_absent_cuda_is_a_clear_error(sinusoid):
+    with pytest.raises(ValueError, match="device='cuda' was requested but is not available"):
+        MAMLRegressor(**{**FAST, "device": "cuda"}).fit(*sinusoid)
+
+
+def test_bad_groups_are_named(sinusoid):
+    X, y, groups = sinusoid
+    with pytest.raises(ValueError, match="groups has 5 entries but X has 1200 samples"):
+        MAMLRegressor(**FAST).fit(X, y, groups[:5])
+    with pytest.raises(ValueError, match="Task 59 has 2 samples"):
+        MAMLRegressor(**FAST).fit(X[:1182], y[:1182], groups[:1182])
+
+
+def test_too_few_classes_for_n_way(blobs_classes):
+    X, y = blobs_classes
+    with pytest.raises(ValueError, match="The data has 12 classes, fewer than n_way=20"):
+        MAMLClassifier(n_way=20, **FAST).fit(X, y)
+
+
+def test_failed_fit_leaves_the_fitted_model_unchanged(sinusoid):
+    X, y, groups = sinusoid
+    maml = MAMLRegressor(**FAST).fit(X, y, groups)
+    expected, state = maml.predict(X), dict(vars(maml))
+    with pytest.raises(ValueError):
+        maml.fit(np.hstack([X, X]), y, groups[:3])
+    assert maml.n_features_in_ == 1
+    assert vars(maml).keys() == state.keys()
+    np.testing.assert_array_equal(maml.predict(X), expected)
+
+
+def test_non_finite_loss_stops_with_a_clear_error(sinusoid):
+    X, y, groups = sinusoid
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(FloatingPointError, match="meta-training loss became"):
+            MAMLRegressor(**{**FAST, "inner_lr": 1e6}).fit(X, y * 1e20, groups)
