@@ -12,6 +12,7 @@ import copy
 import warnings
 from abc import ABC, abstractmethod
 from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -38,6 +39,7 @@ from ._validation import (
     check_hidden_layer_sizes,
     check_int,
     check_option,
+    check_sample_weight,
     encode_groups,
 )
 
@@ -115,7 +117,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
 
         return FewShotAdapter(self, inner_steps=inner_steps).fit(X_support, y_support)
 
-    def score(self, X, y, groups=None):
+    def score(self, X, y, groups=None, sample_weight=None):
         """Episodic few-shot score on the tasks in ``(X, y, groups)``.
 
         ``n_eval_episodes`` episodes are drawn from the given data as in
@@ -135,6 +137,8 @@ class BaseMetaEstimator(BaseEstimator, ABC):
             Their targets; classes need not have been seen in ``fit``.
         groups : array-like of shape (n_samples,), default=None
             Task labels, as in ``fit``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the query samples in each episode's score.
 
         Returns
         -------
@@ -145,8 +149,8 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         X, y = self._validate_X_y(X, y, reset=False)
         y, labels = self._encode_targets(y, fitting=False)
         codes, names = encode_groups(groups, len(X))
-        batch, pool = self._evaluation_episodes(X, y, codes, names, labels)
-        return self._episodic_score(batch, pool)
+        weights = check_sample_weight(sample_weight, len(X))
+        return self._episodic_score(self._evaluation_episodes(X, y, codes, names, labels, weights))
 
     # -- meta-training ------------------------------------------------------
     def _fit(self, X, y, groups, *, fresh: bool, one_pass: bool = False, classes=None):
@@ -227,12 +231,17 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         keep = ~mask
         return (X[keep], y[keep], codes[keep]), (X[mask], y[mask], codes[mask])
 
-    def _evaluation_episodes(self, X, y, codes, names, labels) -> tuple[EpisodeBatch, object]:
+    def _evaluation_episodes(self, X, y, codes, names, labels, weights=None) -> _EvaluationEpisodes:
         """``n_eval_episodes`` episodes that depend only on ``random_state``."""
         pool = self._task_pool(y, codes, names, labels, evaluating=True)
         rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
         episodes = pool.sample(rng, self.n_eval_episodes)
-        return EpisodeBatch.gather(*self._tensors(X, y), episodes), pool
+        weights = check_sample_weight(None, len(X)) if weights is None else weights
+        return _EvaluationEpisodes(
+            EpisodeBatch.gather(*self._tensors(X, y), episodes),
+            torch.tensor(weights[episodes.query], device=self.device_),
+            self._n_outputs(pool),
+        )
 
     def _meta_train(self, X, y, pool, validation, n_iter: int) -> None:
         for group in self._optimizer.param_groups:
@@ -253,7 +262,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
             self.loss_curve_.append(loss)
             progress.set_postfix(loss=f"{loss:.4f}", refresh=False)
             if validation is not None:
-                value = self._episodic_score(*validation)
+                value = self._episodic_score(validation)
                 self.validation_scores_.append(value)
             else:
                 value = -loss
@@ -265,19 +274,19 @@ class BaseMetaEstimator(BaseEstimator, ABC):
     def _after_fit(self, X, y) -> None:
         """What predict needs besides the meta-learned parameters."""
 
-    def _episodic_score(self, batch: EpisodeBatch, pool, steps: int | None = None) -> float:
-        loop = self._inner_loop(self.eval_inner_steps if steps is None else steps)
-        n_outputs = self._n_outputs(pool)
+    def _episodic_score(self, evaluation: _EvaluationEpisodes) -> float:
+        loop = self._inner_loop(self.eval_inner_steps)
         learner = self.learner_
 
         def adapt_and_predict(x_support, y_support, x_query):
-            params = learner.adapt(x_support, y_support, n_outputs, loop)
+            params = learner.adapt(x_support, y_support, evaluation.n_outputs, loop)
             return learner.predict_with(params, x_query)
 
         parts = episode_scores(
             adapt_and_predict,
             self._kind.score_parts,
-            batch,
+            evaluation.batch,
+            evaluation.query_weights,
             bool(self.vectorized_),
             self.meta_batch_size,
         )
@@ -351,6 +360,12 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         tags.input_tags.allow_nan = False
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+class _EvaluationEpisodes(NamedTuple):
+    batch: EpisodeBatch
+    query_weights: torch.Tensor
+    n_outputs: int
 
 
 class _Stopper:

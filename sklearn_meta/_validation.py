@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from sklearn.utils import check_array
 
 
 def check_int(name: str, value, minimum: int) -> int:
@@ -57,3 +58,19 @@ def encode_groups(groups, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("groups contains NaN or infinity.")
     names, codes = np.unique(groups, return_inverse=True)
     return codes.astype(np.int64), names
+
+
+def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
+    """Float32 weights, one per sample; ones when ``sample_weight`` is None."""
+    if sample_weight is None:
+        return np.ones(n_samples, dtype=np.float32)
+    weights = check_array(
+        sample_weight, ensure_2d=False, dtype=np.float32, input_name="sample_weight"
+    )
+    if weights.ndim != 1 or len(weights) != n_samples:
+        raise ValueError(
+            f"sample_weight has shape {weights.shape}; expected ({n_samples},), one per sample."
+        )
+    if (weights < 0).any():
+        raise ValueError("sample_weight has negative values.")
+    return weights

@@ -288,3 +288,14 @@ def test_non_finite_loss_stops_with_a_clear_error(sinusoid):
         warnings.simplefilter("ignore")
         with pytest.raises(FloatingPointError, match="meta-training loss became"):
             MAMLRegressor(**{**FAST, "inner_lr": 1e6}).fit(X, y * 1e20, groups)
+
+
+def test_score_weighs_query_samples(sinusoid):
+    X, y, groups = sinusoid
+    maml = MAMLRegressor(**FAST).fit(X, y, groups)
+    plain = maml.score(X, y, groups)
+    assert maml.score(X, y, groups, sample_weight=np.full(len(y), 3.0)) == pytest.approx(plain)
+    weights = np.where(X[:, 0] > 0, 1.0, 0.01)
+    assert maml.score(X, y, groups, sample_weight=weights) != pytest.approx(plain)
+    with pytest.raises(ValueError, match="sample_weight has shape"):
+        maml.score(X, y, groups, sample_weight=np.ones(3))

@@ -92,8 +92,9 @@ def meta_step(
 
 def episode_scores(
     adapt_and_predict: EpisodeFn,
-    score_parts: Callable[[Tensor, Tensor], Tensor],
+    score_parts: Callable[[Tensor, Tensor, Tensor], Tensor],
     batch: EpisodeBatch,
+    query_weights: Tensor,
     vectorize: bool,
     chunk_size: int,
 ) -> np.ndarray:
@@ -102,9 +103,10 @@ def episode_scores(
     scores = []
     for start in range(0, len(batch), chunk_size):
         chunk = EpisodeBatch(*(t[start : start + chunk_size] for t in batch.tensors()))
+        weights = query_weights[start : start + chunk_size]
         with torch.no_grad():
             outputs = map_episodes(
                 lambda xs, ys, xq, yq: adapt_and_predict(xs, ys, xq), chunk, vectorize
             )
-            scores.append(score_parts(outputs, chunk.y_query).cpu().numpy())
+            scores.append(score_parts(outputs, chunk.y_query, weights).cpu().numpy())
     return np.concatenate(scores).astype(np.float64)

@@ -15,9 +15,10 @@ def _squared_error(output: Tensor, target: Tensor) -> Tensor:
     return F.mse_loss(output.squeeze(-1), target)
 
 
-def _r2_parts(output: Tensor, target: Tensor) -> Tensor:
-    residual = (target - output.squeeze(-1)).square().sum(-1)
-    total = (target - target.mean(-1, keepdim=True)).square().sum(-1)
+def _r2_parts(output: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+    mean = (weight * target).sum(-1, keepdim=True) / weight.sum(-1, keepdim=True)
+    residual = (weight * (target - output.squeeze(-1)).square()).sum(-1)
+    total = (weight * (target - mean).square()).sum(-1)
     return torch.stack([total - residual, total], dim=-1)
 
 
@@ -25,8 +26,9 @@ def _cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
     return F.cross_entropy(logits, target)
 
 
-def _accuracy_parts(logits: Tensor, target: Tensor) -> Tensor:
-    accuracy = (logits.argmax(-1) == target).to(logits.dtype).mean(-1)
+def _accuracy_parts(logits: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+    correct = (logits.argmax(-1) == target).to(weight.dtype)
+    accuracy = (weight * correct).sum(-1) / weight.sum(-1)
     return torch.stack([accuracy, torch.ones_like(accuracy)], dim=-1)
 
 
@@ -34,7 +36,8 @@ def _accuracy_parts(logits: Tensor, target: Tensor) -> Tensor:
 class TaskKind:
     """The loss an inner loop minimizes and how episodes are scored.
 
-    ``score_parts`` gives each episode a numerator and a denominator; the
+    ``score_parts(output, target, weight)`` gives each episode a numerator
+    and a denominator (``weight`` weighs the query samples); the
     score of many episodes is ``sum(numerators) / sum(denominators)``. For
     accuracy that is the mean accuracy. For regression it is R² with each
     query set measured against its own task's mean, ``1 - ΣSSE / ΣSST``: a
@@ -43,7 +46,7 @@ class TaskKind:
     """
 
     loss: Callable[[Tensor, Tensor], Tensor]
-    score_parts: Callable[[Tensor, Tensor], Tensor]
+    score_parts: Callable[[Tensor, Tensor, Tensor], Tensor]
     target_dtype: torch.dtype
 
 
