@@ -189,10 +189,9 @@ class BaseMetaEstimator(BaseEstimator, ABC):
     def _initialize(self, n_features: int) -> None:
         """Fresh network, optimizer and random streams."""
         self.device_ = resolve_device(self.device)
-        seed = check_random_state(self.random_state).randint(2**31 - 1)
-        self._rng = np.random.default_rng(seed)
+        self._rng = self._seeded_rng()
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            torch.manual_seed(int(self._rng.integers(2**31 - 1)))
             backbone = build_backbone(
                 self.module,
                 n_features,
@@ -204,8 +203,13 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         self.vectorized_ = None
         self.n_iter_ = 0
         self.loss_curve_ = []
-        self.validation_scores_ = [] if self.early_stopping else None
+        self.validation_scores_ = None
         self.best_validation_score_ = None
+
+    def _seeded_rng(self) -> np.random.Generator:
+        """A generator seeded from ``random_state``: the same draws on every call
+        for an int, fresh ones for None."""
+        return np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
 
     def _split_validation(self, X, y, codes, names):
         """Hold out whole tasks (groups; classes without groups; rows for a
@@ -224,9 +228,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
             raise ValueError(
                 f"early_stopping needs at least two tasks to split; found {len(unit_ids)}."
             )
-        held = np.random.default_rng(
-            check_random_state(self.random_state).randint(2**31 - 1)
-        ).choice(unit_ids, n_held, replace=False)
+        held = self._seeded_rng().choice(unit_ids, n_held, replace=False)
         mask = np.isin(units, held)
         keep = ~mask
         return (X[keep], y[keep], codes[keep]), (X[mask], y[mask], codes[mask])
@@ -234,8 +236,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
     def _evaluation_episodes(self, X, y, codes, names, labels, weights=None) -> _EvaluationEpisodes:
         """``n_eval_episodes`` episodes that depend only on ``random_state``."""
         pool = self._task_pool(y, codes, names, labels, evaluating=True)
-        rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
-        episodes = pool.sample(rng, self.n_eval_episodes)
+        episodes = pool.sample(self._seeded_rng(), self.n_eval_episodes)
         weights = check_sample_weight(None, len(X)) if weights is None else weights
         return _EvaluationEpisodes(
             EpisodeBatch.gather(*self._tensors(X, y), episodes),
@@ -252,6 +253,8 @@ class BaseMetaEstimator(BaseEstimator, ABC):
             self.learner_.episode_loss, n_outputs=n_outputs, loop=self._inner_loop()
         )
         stopper = _Stopper(self.tol, self.n_iter_no_change, self.learner_ if validation else None)
+        if validation is not None and self.validation_scores_ is None:
+            self.validation_scores_ = []
         progress = tqdm(range(n_iter), disable=not self.verbose, desc=type(self).__name__)
         for _ in progress:
             batch = EpisodeBatch.gather(X_t, y_t, pool.sample(self._rng, self.meta_batch_size))
