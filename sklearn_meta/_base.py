@@ -30,7 +30,6 @@ from ._core._model import (
     MetaModel,
     build_backbone,
     is_available,
-    materialize,
     resolve_device,
 )
 from ._core._tasks import CLASSIFICATION, REGRESSION, TaskKind, combine_scores
@@ -307,7 +306,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         loop = self._inner_loop(self.eval_inner_steps if steps is None else steps)
         with torch.no_grad():
             params = self.learner_.adapt(X_t, y_t, n_outputs, loop)
-        return materialize(self.learner_.model, params)
+        return self.learner_.materialize(params)
 
     def _outputs(self, module: nn.Module, X) -> np.ndarray:
         """``module`` applied to ``X`` in batches, as a float64 NumPy array."""
@@ -606,8 +605,13 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
         return pool.n_way
 
     def _after_fit(self, X, y) -> None:
-        rows = _per_class_sample(y, self.n_shots + self.n_queries, self._rng)
+        rows = self._training_support(y)
         self.adapted_module_ = self._adapted_module(X[rows], y[rows], len(self.classes_), None)
+
+    def _training_support(self, y) -> np.ndarray:
+        """Rows the network adapts to for ``predict``: a support set of
+        ``n_shots + n_queries`` samples per training class."""
+        return _per_class_sample(y, self.n_shots + self.n_queries, self._rng)
 
     def _check_params(self) -> None:
         super()._check_params()

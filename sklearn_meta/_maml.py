@@ -15,19 +15,19 @@ from torch.func import functional_call
 
 from ._base import _MetaClassifierBase, _MetaRegressorBase
 from ._core._inner import InnerLoop, gradient_steps
-from ._core._model import MetaModel, Params, with_head_rows
+from ._core._model import MetaModel, Params, materialize, with_head_rows
 from ._validation import check_option
 
 
 class MAML(nn.Module):
     """A meta-learned initialization, and Meta-SGD's learned inner rates if any."""
 
-    def __init__(self, model: MetaModel, inner_lr: float, learn_inner_lr: bool):
+    def __init__(self, model: MetaModel, inner_lr: float, inner_update: str = "sgd"):
         super().__init__()
         self.model = model
         self.inner_lrs = (
             nn.ParameterList(nn.Parameter(torch.full_like(p, inner_lr)) for p in model.parameters())
-            if learn_inner_lr
+            if inner_update == "meta-sgd"
             else None
         )
 
@@ -58,6 +58,10 @@ class MAML(nn.Module):
 
     def predict_with(self, params: Params, x: Tensor) -> Tensor:
         return functional_call(self.model, params, (x,))
+
+    def materialize(self, params: Params) -> nn.Module:
+        """A standalone network holding adapted ``params``."""
+        return materialize(self.model, params)
 
     def episode_loss(
         self,
@@ -95,11 +99,13 @@ _COMMON_PARAMETERS = """
         Gradient steps of the inner loop in meta-training. 0 trains the
         initialization on pooled data, a non-meta baseline.
     inner_lr : float
-        Step size of the inner loop (the initial one with ``learn_inner_lr``).
+        Step size of the inner loop (the initial one for "meta-sgd").
     first_order : bool, default=False
         Drop the second-order terms of the meta-gradient (first-order MAML).
-    learn_inner_lr : bool, default=False
-        Meta-learn one inner step size per parameter (Meta-SGD).
+    inner_update : {"sgd", "meta-sgd"}, default="sgd"
+        The inner loop's update rule: gradient descent with step size
+        ``inner_lr`` (MAML), or with one meta-learned step size per parameter
+        (Meta-SGD).
     adapt_layers : {"all", "head"}, default="all"
         Which parameters the inner loop moves: all of them (MAML), or only
         the linear head on a meta-learned backbone (ANIL).
@@ -143,7 +149,7 @@ _FITTED_ATTRIBUTES = """
     ----------
     learner_ : torch.nn.Module
         The meta-learned network (``learner_.model``: backbone and head) and,
-        with ``learn_inner_lr``, the inner step sizes (``learner_.inner_lrs``).
+        for "meta-sgd", the inner step sizes (``learner_.inner_lrs``).
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -167,7 +173,7 @@ class _MAMLMixin:
     """The MAML family's hooks into the estimator shell."""
 
     def _build_learner(self, model: MetaModel) -> MAML:
-        return MAML(model, self.inner_lr, self.learn_inner_lr)
+        return MAML(model, self.inner_lr, self.inner_update)
 
     def _inner_loop(self, steps: int | None = None) -> InnerLoop:
         return InnerLoop(
@@ -181,7 +187,8 @@ class _MAMLMixin:
     def _check_params(self) -> None:
         super()._check_params()
         check_option("adapt_layers", self.adapt_layers, ("all", "head"))
-        for name in ("first_order", "learn_inner_lr", "early_stopping", "warm_start"):
+        check_option("inner_update", self.inner_update, ("sgd", "meta-sgd"))
+        for name in ("first_order", "early_stopping", "warm_start"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}.")
 
@@ -233,7 +240,7 @@ class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
         inner_steps=1,
         inner_lr=0.01,
         first_order=False,
-        learn_inner_lr=False,
+        inner_update="sgd",
         adapt_layers="all",
         meta_lr=0.001,
         meta_batch_size=25,
@@ -257,7 +264,7 @@ class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
         self.inner_steps = inner_steps
         self.inner_lr = inner_lr
         self.first_order = first_order
-        self.learn_inner_lr = learn_inner_lr
+        self.inner_update = inner_update
         self.adapt_layers = adapt_layers
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
@@ -326,7 +333,7 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
         inner_steps=1,
         inner_lr=0.4,
         first_order=False,
-        learn_inner_lr=False,
+        inner_update="sgd",
         adapt_layers="all",
         meta_lr=0.001,
         meta_batch_size=16,
@@ -351,7 +358,7 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
         self.inner_steps = inner_steps
         self.inner_lr = inner_lr
         self.first_order = first_order
-        self.learn_inner_lr = learn_inner_lr
+        self.inner_update = inner_update
         self.adapt_layers = adapt_layers
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size

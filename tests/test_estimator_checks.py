@@ -20,7 +20,7 @@ ESTIMATORS = [
     MAMLRegressor(**SMALL),
     MAMLRegressor(**SMALL, first_order=True, adapt_layers="head"),
     MAMLClassifier(**SMALL, n_way=2),
-    MAMLClassifier(**SMALL, n_way=2, learn_inner_lr=True),
+    MAMLClassifier(**SMALL, n_way=2, inner_update="meta-sgd"),
 ]
 
 

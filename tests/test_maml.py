@@ -59,7 +59,7 @@ def test_classifier_adapts_to_new_classes_better_than_chance(blobs_classes):
 
 
 def test_meta_sgd_learns_its_inner_rates(sinusoid):
-    maml = MAMLRegressor(learn_inner_lr=True, **FAST).fit(*sinusoid)
+    maml = MAMLRegressor(inner_update="meta-sgd", **FAST).fit(*sinusoid)
     rates = torch.cat([r.detach().ravel() for r in maml.learner_.inner_lrs])
     assert rates.shape[0] == sum(p.numel() for p in maml.learner_.model.parameters())
     assert not torch.allclose(rates, torch.full_like(rates, maml.inner_lr))
@@ -240,6 +240,7 @@ np.testing.assert_allclose(predicted, np.load("{tmp_path}/expected.npy"), rtol=1
         (dict(inner_steps=-1), ValueError, "inner_steps must be >= 0"),
         (dict(n_shots=1.5), TypeError, "n_shots must be an int"),
         (dict(adapt_layers="body"), ValueError, "adapt_layers must be one of"),
+        (dict(inner_update="adam"), ValueError, "inner_update must be one of"),
         (dict(first_order="yes"), TypeError, "first_order must be a bool"),
         (dict(activation="gelu"), ValueError, "activation must be one of"),
         (dict(device="tpu"), ValueError, "device='tpu' is not a torch device"),

@@ -11,9 +11,9 @@ from sklearn_meta._core._tasks import CLASSIFICATION, REGRESSION
 from sklearn_meta._maml import MAML
 
 
-def _learner(learn_inner_lr=False, n_features=3, seed=0):
+def _learner(inner_update="sgd", n_features=3, seed=0):
     torch.manual_seed(seed)
-    return MAML(MetaModel(build_mlp(n_features, (16, 16), "tanh"), n_features), 0.1, learn_inner_lr)
+    return MAML(MetaModel(build_mlp(n_features, (16, 16), "tanh"), n_features), 0.1, inner_update)
 
 
 def _regression_batch(n_episodes=6, n_features=3, seed=0):
@@ -38,17 +38,17 @@ def _meta_gradient(learner, batch, loop, vectorize, n_outputs=1):
 
 
 @pytest.mark.parametrize(
-    "loop_kwargs, learn_inner_lr",
+    "loop_kwargs, inner_update",
     [
-        (dict(steps=2), False),
-        (dict(steps=2, first_order=True), False),
-        (dict(steps=1), True),
-        (dict(steps=3, head_only=True), False),
+        (dict(steps=2), "sgd"),
+        (dict(steps=2, first_order=True), "sgd"),
+        (dict(steps=1), "meta-sgd"),
+        (dict(steps=3, head_only=True), "sgd"),
     ],
     ids=["maml", "fomaml", "metasgd", "anil"],
 )
-def test_vmap_and_loop_give_the_same_meta_gradients(loop_kwargs, learn_inner_lr):
-    learner = _learner(learn_inner_lr)
+def test_vmap_and_loop_give_the_same_meta_gradients(loop_kwargs, inner_update):
+    learner = _learner(inner_update)
     loop = InnerLoop(REGRESSION, lr=0.1, **loop_kwargs)
     batch = _regression_batch()
     vectorized = _meta_gradient(learner, batch, loop, vectorize=True)
@@ -148,7 +148,7 @@ def test_modules_vmap_cannot_run_take_the_loop_path(sinusoid):
 
 
 def test_can_vectorize_detects_the_problem():
-    learner = MAML(MetaModel(DataDependent(3), 3), 0.1, False)
+    learner = MAML(MetaModel(DataDependent(3), 3), 0.1)
     loop = InnerLoop(REGRESSION, 1, 0.1)
 
     def loss(xs, ys, xq, yq):
