@@ -196,6 +196,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
                 n_features,
                 check_hidden_layer_sizes(self.hidden_layer_sizes),
                 self.activation,
+                self.input_shape,
             ).to(self.device_)
             self.learner_ = self._build_learner(MetaModel(backbone, n_features)).to(self.device_)
         self._optimizer = torch.optim.Adam(self.learner_.parameters(), lr=self.meta_lr)

@@ -84,11 +84,17 @@ _COMMON_PARAMETERS = """
         Widths of the default MLP backbone's hidden layers.
     activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
         Activation of the default MLP backbone.
-    module : torch.nn.Module or callable, default=None
-        The backbone (feature extractor). None builds an MLP from
-        ``hidden_layer_sizes``; a module is deep-copied at ``fit``; a callable
-        is called as ``module(n_features)`` and must return a module. It maps
-        ``(n, n_features)`` to ``(n, n_embedding)``; a linear head is added.
+    module : {"mlp", "conv4"}, torch.nn.Module or callable, default=None
+        The backbone (feature extractor); a linear head is added. None or
+        "mlp" builds an MLP from ``hidden_layer_sizes``; "conv4" builds four
+        blocks of 3x3 convolution (64 filters), batch norm, ReLU and 2x2
+        max-pooling; a module is deep-copied at ``fit``; a callable is called
+        as ``module(n_features)`` and must return a module. It maps
+        ``(n, n_features)`` (or ``(n, *input_shape)``) to ``(n, n_embedding)``.
+    input_shape : tuple of int, default=None
+        Shape each row is reshaped to before the backbone, e.g. ``(1, 28, 28)``
+        for flattened 28x28 grey images; required by "conv4", ignored by
+        the MLP.
     n_way : int, default=5
         Classes per episode (classifier only).
     n_shots : int
@@ -235,6 +241,7 @@ class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
         activation="relu",
         *,
         module=None,
+        input_shape=None,
         n_shots=10,
         n_queries=10,
         inner_steps=1,
@@ -259,6 +266,7 @@ class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.module = module
+        self.input_shape = input_shape
         self.n_shots = n_shots
         self.n_queries = n_queries
         self.inner_steps = inner_steps
@@ -327,6 +335,7 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
         activation="relu",
         *,
         module=None,
+        input_shape=None,
         n_way=5,
         n_shots=5,
         n_queries=15,
@@ -352,6 +361,7 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.module = module
+        self.input_shape = input_shape
         self.n_way = n_way
         self.n_shots = n_shots
         self.n_queries = n_queries

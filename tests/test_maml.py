@@ -300,3 +300,26 @@ def test_score_weighs_query_samples(sinusoid):
     assert maml.score(X, y, groups, sample_weight=weights) != pytest.approx(plain)
     with pytest.raises(ValueError, match="sample_weight has shape"):
         maml.score(X, y, groups, sample_weight=np.ones(3))
+
+
+def test_conv4_backbone_on_flattened_images():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(6), 6)
+    X = (rng.normal(size=(36, 1, 12, 12)) + y[:, None, None, None]).reshape(36, -1)
+    small = dict(n_way=3, n_shots=2, n_queries=2, meta_batch_size=2, **{**FAST, "max_iter": 2})
+    clf = MAMLClassifier(module="conv4", input_shape=(1, 12, 12), **small).fit(X, y)
+    assert clf.vectorized_ is True  # batch norm on per-episode statistics runs under vmap
+    assert clf.learner_.model.backbone[1][1].track_running_stats is False
+    assert clf.predict(X).shape == (36,)
+    with pytest.raises(ValueError, match="needs input_shape"):
+        MAMLClassifier(module="conv4", **small).fit(X, y)
+    with pytest.raises(ValueError, match="does not hold the 144 features"):
+        MAMLClassifier(module="conv4", input_shape=(1, 10, 10), **small).fit(X, y)
+
+
+def test_user_batch_norm_normalizes_per_episode(sinusoid):
+    backbone = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU())
+    maml = MAMLRegressor(module=backbone, **{**FAST, "max_iter": 3}).fit(*sinusoid)
+    assert maml.vectorized_ is True and np.isfinite(maml.loss_curve_).all()
+    assert maml.learner_.model.backbone[1].running_mean is None
+    assert backbone[1].track_running_stats  # the user's module is left as it was

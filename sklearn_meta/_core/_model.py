@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -72,8 +73,14 @@ class MetaModel(nn.Module):
         with torch.no_grad():
             was_training = backbone.training
             backbone.eval()
-            probe = backbone(torch.zeros(2, n_features, device=_device_of(backbone)))
-            backbone.train(was_training)
+            try:
+                probe = backbone(torch.zeros(2, n_features, device=_device_of(backbone)))
+            except RuntimeError as exc:
+                raise ValueError(
+                    f"module failed on a batch of shape (2, {n_features}): {exc}"
+                ) from exc
+            finally:
+                backbone.train(was_training)
         if probe.ndim != 2:
             raise ValueError(
                 "module must map (n_samples, n_features) to (n_samples, n_embedding); "
@@ -90,28 +97,78 @@ def _device_of(module: nn.Module) -> torch.device:
     return tensor.device if tensor is not None else torch.device("cpu")
 
 
+def build_conv4(input_shape: Sequence[int], width: int = 64) -> nn.Module:
+    """Conv4, the few-shot literature's backbone: four blocks of 3x3
+    convolution, batch norm, ReLU and 2x2 max-pooling, then flattening.
+
+    Batch norm always normalizes with the statistics of the batch it sees
+    (``track_running_stats=False``): per episode in the inner loop, on the
+    vectorized and the loop path alike, as in the published MAML results.
+    """
+    layers: list[nn.Module] = []
+    channels = input_shape[0]
+    for _ in range(4):
+        layers += [
+            nn.Conv2d(channels, width, kernel_size=3, padding=1),
+            nn.BatchNorm2d(width, track_running_stats=False),
+            nn.ReLU(),
+            nn.MaxPool2d(2, ceil_mode=True),
+        ]
+        channels = width
+    return nn.Sequential(*layers, nn.Flatten())
+
+
 def build_backbone(
-    module: nn.Module | Callable[[int], nn.Module] | None,
+    module: str | nn.Module | Callable[[int], nn.Module] | None,
     n_features: int,
     hidden_layer_sizes: Sequence[int],
     activation: str,
+    input_shape: Sequence[int] | None = None,
 ) -> nn.Module:
-    """A fresh backbone: the default MLP, a copy of a user module, or a built one."""
-    if module is None:
+    """A fresh backbone: the MLP, Conv4, a copy of a user module, or a built one.
+
+    With ``input_shape``, rows of ``n_features`` values are first reshaped to
+    ``input_shape`` (for example ``(1, 28, 28)``); the MLP ignores it. Batch
+    norm layers of a user module are switched to per-batch statistics.
+    """
+    if module is None or module == "mlp":
         return build_mlp(n_features, hidden_layer_sizes, activation)
-    if isinstance(module, nn.Module):
-        return copy.deepcopy(module)
-    if callable(module):
-        built = module(n_features)
-        if not isinstance(built, nn.Module):
-            raise TypeError(
-                f"module(n_features) must return a torch.nn.Module, got {type(built).__name__}."
+    shape = _check_input_shape(input_shape, n_features)
+    if module == "conv4":
+        if shape is None or len(shape) != 3:
+            raise ValueError(
+                "module='conv4' needs input_shape=(channels, height, width), "
+                f"got input_shape={input_shape!r}."
             )
-        return built
-    raise TypeError(
-        "module must be None, a torch.nn.Module or a callable taking n_features and "
-        f"returning one; got {type(module).__name__}."
-    )
+        backbone = build_conv4(shape)
+    elif isinstance(module, nn.Module):
+        backbone = copy.deepcopy(module)
+    elif callable(module) and not isinstance(module, str):
+        backbone = module(n_features)
+        if not isinstance(backbone, nn.Module):
+            raise TypeError(
+                f"module(n_features) must return a torch.nn.Module, got {type(backbone).__name__}."
+            )
+    else:
+        raise TypeError(
+            "module must be None, 'mlp', 'conv4', a torch.nn.Module or a callable taking "
+            f"n_features and returning one; got {module!r}."
+        )
+    # Running statistics cannot be updated inside torch.func transforms; like
+    # MAML, normalize every batch (episode) with its own statistics instead.
+    torch.func.replace_all_batch_norm_modules_(backbone)
+    return backbone if shape is None else nn.Sequential(nn.Unflatten(1, shape), backbone)
+
+
+def _check_input_shape(input_shape, n_features: int) -> tuple[int, ...] | None:
+    if input_shape is None:
+        return None
+    shape = tuple(int(d) for d in input_shape)
+    if any(d < 1 for d in shape) or math.prod(shape) != n_features:
+        raise ValueError(
+            f"input_shape={input_shape!r} does not hold the {n_features} features of each row."
+        )
+    return shape
 
 
 def with_head_rows(params: Params, n_rows: int) -> Params:

@@ -6,7 +6,7 @@ from torch import nn
 from sklearn_meta import MAMLRegressor
 from sklearn_meta._core._inner import InnerLoop, gradient_steps
 from sklearn_meta._core._meta import EpisodeBatch, can_vectorize, map_episodes, meta_step
-from sklearn_meta._core._model import MetaModel, build_mlp
+from sklearn_meta._core._model import MetaModel, build_backbone, build_mlp
 from sklearn_meta._core._tasks import CLASSIFICATION, REGRESSION
 from sklearn_meta._maml import MAML
 
@@ -155,3 +155,21 @@ def test_can_vectorize_detects_the_problem():
         return learner.episode_loss(xs, ys, xq, yq, 1, loop)
 
     assert not can_vectorize(loss, _regression_batch())
+
+
+def test_conv4_batch_norm_gives_the_same_meta_gradients_on_both_paths():
+    torch.manual_seed(0)
+    backbone = build_backbone("conv4", 64, (), "relu", input_shape=(1, 8, 8))
+    learner = MAML(MetaModel(backbone, 64), 0.4)
+    g = torch.Generator().manual_seed(1)
+    batch = EpisodeBatch(
+        torch.randn(3, 4, 64, generator=g),
+        torch.arange(2).repeat(3, 2),
+        torch.randn(3, 6, 64, generator=g),
+        torch.arange(2).repeat(3, 3),
+    )
+    loop = InnerLoop(CLASSIFICATION, steps=1, lr=0.4)
+    vectorized = _meta_gradient(learner, batch, loop, True, n_outputs=2)
+    looped = _meta_gradient(learner, batch, loop, False, n_outputs=2)
+    for a, b in zip(vectorized, looped, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
