@@ -34,10 +34,9 @@ from ._core._model import (
 )
 from ._core._tasks import CLASSIFICATION, REGRESSION, TaskKind, combine_scores
 from ._validation import (
-    check_float,
     check_hidden_layer_sizes,
     check_int,
-    check_option,
+    check_parameters,
     check_sample_weight,
     encode_groups,
 )
@@ -320,20 +319,9 @@ class BaseMetaEstimator(BaseEstimator, ABC):
 
     # -- parameters ---------------------------------------------------------
     def _check_params(self) -> None:
-        positive = ("n_shots", "meta_batch_size", "max_iter", "n_iter_no_change", "n_eval_episodes")
-        for name in positive:
-            check_int(name, getattr(self, name), 1)
-        check_int("n_queries", self.n_queries, 2 if self._kind is REGRESSION else 1)
-        check_int("inner_steps", self.inner_steps, 0)
-        if self.eval_inner_steps is not None:
-            check_int("eval_inner_steps", self.eval_inner_steps, 0)
-        check_float("inner_lr", self.inner_lr)
-        check_float("meta_lr", self.meta_lr)
-        check_float("validation_fraction", self.validation_fraction, upper=1.0)
-        if self.tol is not None:
-            check_float("tol", self.tol, positive=False)
-        check_option("activation", self.activation, ("identity", "logistic", "tanh", "relu"))
-        check_hidden_layer_sizes(self.hidden_layer_sizes)
+        check_parameters(self.get_params(deep=False))
+        if self._kind is REGRESSION:  # R² of a query set needs two points
+            check_int("n_queries", self.n_queries, 2)
 
     # -- persistence --------------------------------------------------------
     def __getstate__(self):
@@ -613,10 +601,6 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
         """Rows the network adapts to for ``predict``: a support set of
         ``n_shots + n_queries`` samples per training class."""
         return _per_class_sample(y, self.n_shots + self.n_queries, self._rng)
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        check_int("n_way", self.n_way, 2)
 
 
 def _per_class_sample(y: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:

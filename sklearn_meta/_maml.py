@@ -7,7 +7,6 @@ only the head adapts) are settings of one learner.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -16,7 +15,7 @@ from torch.func import functional_call
 from ._base import _MetaClassifierBase, _MetaRegressorBase
 from ._core._inner import InnerLoop, gradient_steps
 from ._core._model import MetaModel, Params, materialize, with_head_rows
-from ._validation import check_option
+from ._docs import document_parameters
 
 
 class MAML(nn.Module):
@@ -77,104 +76,6 @@ class MAML(nn.Module):
         return loop.kind.loss(self.predict_with(adapted, x_query), y_query)
 
 
-_COMMON_PARAMETERS = """
-    Parameters
-    ----------
-    hidden_layer_sizes : array-like of shape (n_layers,), default=(40, 40)
-        Widths of the default MLP backbone's hidden layers.
-    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
-        Activation of the default MLP backbone.
-    module : {"mlp", "conv4"}, torch.nn.Module or callable, default=None
-        The backbone (feature extractor); a linear head is added. None or
-        "mlp" builds an MLP from ``hidden_layer_sizes``; "conv4" builds four
-        blocks of 3x3 convolution (64 filters), batch norm, ReLU and 2x2
-        max-pooling; a module is deep-copied at ``fit``; a callable is called
-        as ``module(n_features)`` and must return a module. It maps
-        ``(n, n_features)`` (or ``(n, *input_shape)``) to ``(n, n_embedding)``.
-    input_shape : tuple of int, default=None
-        Shape each row is reshaped to before the backbone, e.g. ``(1, 28, 28)``
-        for flattened 28x28 grey images; required by "conv4", ignored by
-        the MLP.
-    n_way : int, default=5
-        Classes per episode (classifier only).
-    n_shots : int
-        Support samples per task (regression) or per class (classification).
-    n_queries : int
-        Query samples per task or class, on which the meta-loss is taken.
-    inner_steps : int, default=1
-        Gradient steps of the inner loop in meta-training. 0 trains the
-        initialization on pooled data, a non-meta baseline.
-    inner_lr : float
-        Step size of the inner loop (the initial one for "meta-sgd").
-    first_order : bool, default=False
-        Drop the second-order terms of the meta-gradient (first-order MAML).
-    inner_update : {"sgd", "meta-sgd"}, default="sgd"
-        The inner loop's update rule: gradient descent with step size
-        ``inner_lr`` (MAML), or with one meta-learned step size per parameter
-        (Meta-SGD).
-    adapt_layers : {"all", "head"}, default="all"
-        Which parameters the inner loop moves: all of them (MAML), or only
-        the linear head on a meta-learned backbone (ANIL).
-    meta_lr : float, default=0.001
-        Learning rate of the outer Adam optimizer.
-    meta_batch_size : int
-        Episodes per outer step, vectorized with ``torch.func.vmap``.
-    max_iter : int, default=1000
-        Outer steps (meta-batches) per ``fit``.
-    tol : float, default=None
-        With ``n_iter_no_change``: stop once the training loss (or the
-        validation score) has not improved by ``tol`` for that many steps.
-        None runs ``max_iter`` steps unless ``early_stopping``.
-    n_iter_no_change : int, default=10
-        Steps without improvement before stopping.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the tasks (groups; classes when
-        there are no groups; samples of a single regression task), score
-        them episodically after each step, stop when that score stalls and
-        keep the best parameters.
-    validation_fraction : float, default=0.1
-        Fraction of tasks held out for early stopping.
-    n_eval_episodes : int, default=100
-        Episodes drawn by ``score`` and for early stopping.
-    eval_inner_steps : int, default=None
-        Inner steps used by ``score``, ``adapt`` and early stopping; None
-        means ``inner_steps``.
-    warm_start : bool, default=False
-        Continue from the previous ``fit`` instead of starting afresh.
-    device : str, default="auto"
-        Torch device: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda",
-        "cuda:1", ... Resolved at ``fit``.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initialization, the episodes and ``score``'s episodes.
-    verbose : bool, default=False
-        Show a progress bar during meta-training.
-"""
-
-_FITTED_ATTRIBUTES = """
-    Attributes
-    ----------
-    learner_ : torch.nn.Module
-        The meta-learned network (``learner_.model``: backbone and head) and,
-        for "meta-sgd", the inner step sizes (``learner_.inner_lrs``).
-    n_features_in_ : int
-        Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during ``fit``, when ``X`` has string column names.
-    n_iter_ : int
-        Outer steps taken so far.
-    loss_curve_ : list of float
-        Mean query loss of each outer step.
-    validation_scores_ : list of float or None
-        Episodic validation score after each step, with ``early_stopping``.
-    best_validation_score_ : float or None
-        Best of ``validation_scores_``, whose parameters are kept.
-    vectorized_ : bool
-        Whether episodes run under ``vmap`` (False for modules it cannot handle).
-    device_ : torch.device
-        Where the network lives.
-"""
-
-
 class _MAMLMixin:
     """The MAML family's hooks into the estimator shell."""
 
@@ -190,32 +91,25 @@ class _MAMLMixin:
             head_only=self.adapt_layers == "head",
         )
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        check_option("adapt_layers", self.adapt_layers, ("all", "head"))
-        check_option("inner_update", self.inner_update, ("sgd", "meta-sgd"))
-        for name in ("first_order", "early_stopping", "warm_start"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}.")
 
-
+@document_parameters
 class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
-    __doc__ = (
-        """Model-agnostic meta-learning for regression (MAML, Meta-SGD, ANIL).
+    """Model-agnostic meta-learning for regression (MAML, Meta-SGD, ANIL).
 
     Meta-trains an initialization across tasks so that a few gradient steps
     on a handful of examples fit a new task. Each group in ``fit`` is one
-    task; ``groups=None`` makes all the data one task.
-"""
-        + _COMMON_PARAMETERS.replace(
-            "    n_way : int, default=5\n        Classes per episode (classifier only).\n", ""
-        )
-        .replace("    n_shots : int\n", "    n_shots : int, default=10\n")
-        .replace("    n_queries : int\n", "    n_queries : int, default=10\n")
-        .replace("    inner_lr : float\n", "    inner_lr : float, default=0.01\n")
-        .replace("    meta_batch_size : int\n", "    meta_batch_size : int, default=25\n")
-        + _FITTED_ATTRIBUTES
-        + """
+    task; ``groups=None`` makes all the data one task. ``inner_steps=0``
+    trains one network on the pooled tasks instead: the non-meta baseline.
+
+    {parameters}
+
+    Attributes
+    ----------
+    learner_ : torch.nn.Module
+        The meta-learned network (``learner_.model``: backbone and head) and,
+        for "meta-sgd", the inner step sizes (``learner_.inner_lrs``).
+    {fitted_attributes}
+
     See Also
     --------
     MAMLClassifier : The same for classification.
@@ -232,8 +126,7 @@ class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
     >>> task = maml.adapt(X_new[:5], y_new[:5], inner_steps=10)
     >>> task.predict(X_new[5:]).shape
     (10,)
-"""
-    )
+    """
 
     def __init__(
         self,
@@ -289,22 +182,25 @@ class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
         self.verbose = verbose
 
 
+@document_parameters
 class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
-    __doc__ = (
-        """Model-agnostic meta-learning for classification (MAML, Meta-SGD, ANIL).
+    """Model-agnostic meta-learning for classification (MAML, Meta-SGD, ANIL).
 
     An episode draws ``n_way`` classes (from one group, when ``groups`` is
     given), ``n_shots`` support and ``n_queries`` query samples of each, with
     labels shuffled per episode. The head starts every class from one shared
-    meta-learned row, so ``adapt`` takes any number of classes, new ones
-    included.
-"""
-        + _COMMON_PARAMETERS.replace("    n_shots : int\n", "    n_shots : int, default=5\n")
-        .replace("    n_queries : int\n", "    n_queries : int, default=15\n")
-        .replace("    inner_lr : float\n", "    inner_lr : float, default=0.4\n")
-        .replace("    meta_batch_size : int\n", "    meta_batch_size : int, default=16\n")
-        + _FITTED_ATTRIBUTES
-        + """    classes_ : ndarray of shape (n_classes,)
+    meta-learned row (as in Unicorn-MAML, Ye & Chao 2022), so ``adapt`` takes
+    any number of classes, new ones included.
+
+    {parameters}
+
+    Attributes
+    ----------
+    learner_ : torch.nn.Module
+        The meta-learned network (``learner_.model``: backbone and head) and,
+        for "meta-sgd", the inner step sizes (``learner_.inner_lrs``).
+    {fitted_attributes}
+    classes_ : ndarray of shape (n_classes,)
         Class labels seen in ``fit``.
     adapted_module_ : torch.nn.Module
         The network adapted to the training classes, used by ``predict``.
@@ -326,8 +222,7 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
     >>> task = maml.adapt(X[new][:20], y[new][:20], inner_steps=5)
     >>> sorted(task.classes_.tolist())
     [6, 7, 8, 9]
-"""
-    )
+    """
 
     def __init__(
         self,

@@ -74,3 +74,51 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
     if (weights < 0).any():
         raise ValueError("sample_weight has negative values.")
     return weights
+
+
+def check_bool(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}.")
+    return bool(value)
+
+
+def _at_least(minimum: int):
+    return lambda name, value: check_int(name, value, minimum)
+
+
+def _options(*options: str):
+    return lambda name, value: check_option(name, value, options)
+
+
+# Shared hyper-parameters and their checks; an estimator checks those it has.
+PARAMETER_CHECKS = {
+    "hidden_layer_sizes": lambda name, value: check_hidden_layer_sizes(value),
+    "activation": _options("identity", "logistic", "tanh", "relu"),
+    "n_way": _at_least(2),
+    "n_shots": _at_least(1),
+    "n_queries": _at_least(1),
+    "inner_steps": _at_least(0),
+    "eval_inner_steps": _at_least(0),
+    "inner_lr": check_float,
+    "meta_lr": check_float,
+    "meta_batch_size": _at_least(1),
+    "max_iter": _at_least(1),
+    "n_iter_no_change": _at_least(1),
+    "n_eval_episodes": _at_least(1),
+    "validation_fraction": lambda name, value: check_float(name, value, upper=1.0),
+    "tol": lambda name, value: check_float(name, value, positive=False),
+    "first_order": check_bool,
+    "early_stopping": check_bool,
+    "warm_start": check_bool,
+    "inner_update": _options("sgd", "meta-sgd"),
+    "adapt_layers": _options("all", "head"),
+}
+NULLABLE = {"eval_inner_steps", "tol", "module", "input_shape", "random_state"}
+
+
+def check_parameters(params: dict) -> None:
+    """Check each hyper-parameter in ``params`` that has a check."""
+    for name, value in params.items():
+        check = PARAMETER_CHECKS.get(name)
+        if check is not None and not (value is None and name in NULLABLE):
+            check(name, value)

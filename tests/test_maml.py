@@ -244,7 +244,11 @@ np.testing.assert_allclose(predicted, np.load("{tmp_path}/expected.npy"), rtol=1
         (dict(first_order="yes"), TypeError, "first_order must be a bool"),
         (dict(activation="gelu"), ValueError, "activation must be one of"),
         (dict(device="tpu"), ValueError, "device='tpu' is not a torch device"),
-        (dict(module="mlp"), TypeError, "module must be None, a torch.nn.Module"),
+        (
+            dict(module="resnet"),
+            TypeError,
+            "module must be None, .mlp., .conv4., a torch.nn.Module",
+        ),
     ],
 )
 def test_bad_parameters_are_named(sinusoid, params, error, message):

@@ -1,0 +1,135 @@
+"""One description per parameter, shared by every estimator's docstring.
+
+``@document_parameters`` replaces ``{parameters}`` in a class docstring with a
+numpydoc Parameters section listing the class's ``__init__`` parameters, with
+their defaults read from the signature. A class may reword a description in
+``_parameter_docs``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+
+PARAMETERS: dict[str, tuple[str, str]] = {
+    "hidden_layer_sizes": (
+        "array-like of shape (n_layers,)",
+        "Widths of the hidden layers of the MLP backbone.",
+    ),
+    "activation": (
+        '{"identity", "logistic", "tanh", "relu"}',
+        "Activation of the MLP backbone.",
+    ),
+    "module": (
+        '{"mlp", "conv4"}, torch.nn.Module or callable',
+        'The backbone (feature extractor). None or "mlp" builds an MLP from '
+        '``hidden_layer_sizes``; "conv4" builds four blocks of 3x3 convolution '
+        "(64 filters), batch norm, ReLU and 2x2 max-pooling; a module is "
+        "deep-copied at ``fit``; a callable is called as ``module(n_features)`` "
+        "and must return a module. It maps ``(n, n_features)`` (or "
+        "``(n, *input_shape)``) to ``(n, n_embedding)``. Batch norm layers "
+        "normalize each batch (episode) with its own statistics.",
+    ),
+    "input_shape": (
+        "tuple of int",
+        "Shape each row is reshaped to before the backbone, e.g. ``(1, 28, 28)`` "
+        'for flattened 28x28 grey images; required by "conv4", ignored by the MLP.',
+    ),
+    "n_way": ("int", "Classes per episode."),
+    "n_shots": (
+        "int",
+        "Support samples per task (regression) or per class (classification).",
+    ),
+    "n_queries": ("int", "Query samples per task or per class, on which the meta-loss is taken."),
+    "inner_steps": ("int", "Gradient steps of the inner loop during meta-training."),
+    "inner_lr": ("float", "Step size of the inner loop."),
+    "first_order": (
+        "bool",
+        "Drop the second-order terms of the meta-gradient (first-order MAML).",
+    ),
+    "inner_update": (
+        '{"sgd", "meta-sgd"}',
+        "The inner loop's update rule: gradient descent with step size "
+        "``inner_lr`` (MAML), or with one meta-learned step size per parameter, "
+        "starting at ``inner_lr`` (Meta-SGD).",
+    ),
+    "adapt_layers": (
+        '{"all", "head"}',
+        "Which parameters the inner loop moves: all of them (MAML), or only the "
+        "linear head on a meta-learned backbone (ANIL).",
+    ),
+    "meta_lr": ("float", "Learning rate of the outer Adam optimizer."),
+    "meta_batch_size": (
+        "int",
+        "Episodes per outer step, vectorized with ``torch.func.vmap``.",
+    ),
+    "max_iter": ("int", "Outer steps (meta-batches) per ``fit``."),
+    "tol": (
+        "float",
+        "With ``n_iter_no_change``: stop once the training loss (or the "
+        "validation score) has not improved by ``tol`` for that many steps. "
+        "None runs ``max_iter`` steps unless ``early_stopping``.",
+    ),
+    "n_iter_no_change": ("int", "Steps without improvement before stopping."),
+    "early_stopping": (
+        "bool",
+        "Hold out ``validation_fraction`` of the tasks (groups; classes when "
+        "there are no groups; samples of a single regression task), score them "
+        "episodically after each step, stop when that score stalls and keep the "
+        "best parameters.",
+    ),
+    "validation_fraction": ("float", "Fraction of tasks held out for early stopping."),
+    "n_eval_episodes": ("int", "Episodes drawn by ``score`` and for early stopping."),
+    "eval_inner_steps": (
+        "int",
+        "Inner steps used by ``score``, ``adapt`` and early stopping; None means ``inner_steps``.",
+    ),
+    "warm_start": ("bool", "Continue from the previous ``fit`` instead of starting afresh."),
+    "device": (
+        "str",
+        'Torch device: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", '
+        '"cuda:1", ... Resolved at ``fit``.',
+    ),
+    "random_state": (
+        "int, RandomState instance or None",
+        "Seeds the initialization, the episodes and ``score``'s episodes.",
+    ),
+    "verbose": ("bool", "Show a progress bar during meta-training."),
+}
+
+FITTED_ATTRIBUTES = """\
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit``, when ``X`` has string column names.
+    n_iter_ : int
+        Outer steps taken so far.
+    loss_curve_ : list of float
+        Mean meta-training loss of each outer step.
+    validation_scores_ : list of float or None
+        Episodic validation score after each step, with ``early_stopping``.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``, whose parameters are kept.
+    vectorized_ : bool
+        Whether episodes run under ``vmap`` (False for modules it cannot handle).
+    device_ : torch.device
+        Where the network lives."""
+
+
+def document_parameters(cls: type) -> type:
+    """Fill ``{parameters}`` and ``{fitted_attributes}`` in ``cls.__doc__``."""
+    own = getattr(cls, "_parameter_docs", {})
+    lines = ["Parameters", "----------"]
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        if name == "self":
+            continue
+        kind, text = PARAMETERS[name]
+        lines.append(f"{name} : {kind}, default={parameter.default!r}")
+        lines += textwrap.wrap(
+            own.get(name, text), 72, initial_indent="    ", subsequent_indent="    "
+        )
+    section = textwrap.indent("\n".join(lines), "    ").lstrip()
+    cls.__doc__ = cls.__doc__.replace("{parameters}", section).replace(
+        "{fitted_attributes}", FITTED_ATTRIBUTES.lstrip()
+    )
+    return cls
