@@ -2,8 +2,8 @@
 
 ``@document_parameters`` replaces ``{parameters}`` in a class docstring with a
 numpydoc Parameters section listing the class's ``__init__`` parameters, with
-their defaults read from the signature. A class may reword a description in
-``_parameter_docs``.
+their defaults read from the signature. A class documents its own parameters,
+or rewords a shared one, in ``_parameter_docs = {name: (type, description)}``.
 """
 
 from __future__ import annotations
@@ -123,11 +123,9 @@ def document_parameters(cls: type) -> type:
     for name, parameter in inspect.signature(cls.__init__).parameters.items():
         if name == "self":
             continue
-        kind, text = PARAMETERS[name]
+        kind, text = own.get(name) or PARAMETERS[name]
         lines.append(f"{name} : {kind}, default={parameter.default!r}")
-        lines += textwrap.wrap(
-            own.get(name, text), 72, initial_indent="    ", subsequent_indent="    "
-        )
+        lines += textwrap.wrap(text, 72, initial_indent="    ", subsequent_indent="    ")
     section = textwrap.indent("\n".join(lines), "    ").lstrip()
     cls.__doc__ = cls.__doc__.replace("{parameters}", section).replace(
         "{fitted_attributes}", FITTED_ATTRIBUTES.lstrip()
