@@ -48,10 +48,13 @@ PARAMETERS: dict[str, tuple[str, str]] = {
         "Drop the second-order terms of the meta-gradient (first-order MAML).",
     ),
     "inner_update": (
-        '{"sgd", "meta-sgd"}',
-        "The inner loop's update rule: gradient descent with step size "
-        "``inner_lr`` (MAML), or with one meta-learned step size per parameter, "
-        "starting at ``inner_lr`` (Meta-SGD).",
+        '{"sgd", "meta-sgd", "lstm"}',
+        "The inner loop's update rule, meta-learned with the model unless "
+        '"sgd": gradient descent with step size ``inner_lr`` (MAML); with one '
+        'learned step size per parameter starting at ``inner_lr`` ("meta-sgd", '
+        "Meta-SGD); or gradient descent plus the output of a coordinate-wise "
+        'LSTM fed each gradient, which starts at zero ("lstm", Andrychowicz et '
+        "al. 2016; Ravi & Larochelle 2017).",
     ),
     "adapt_layers": (
         '{"all", "head"}',

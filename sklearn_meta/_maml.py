@@ -1,8 +1,9 @@
 """MAML and its variants on the shared core.
 
 Second-order MAML (Finn et al. 2017), first-order MAML, Meta-SGD (Li et al.
-2017, learned per-parameter inner learning rates) and ANIL (Raghu et al. 2019,
-only the head adapts) are settings of one learner.
+2017, learned per-parameter inner learning rates), a learned LSTM update rule
+(Andrychowicz et al. 2016; Ravi & Larochelle 2017) and ANIL (Raghu et al.
+2019, only the head adapts) are settings of one learner.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from ._base import _MetaClassifierBase, _MetaRegressorBase
-from ._core._inner import InnerLoop, gradient_steps
+from ._core._inner import InnerLoop, gradient_steps, learned_steps
+from ._core._learned_update import LSTMUpdate
 from ._core._model import MetaModel, Params, materialize, with_head_rows
 from ._docs import document_parameters
 
 
 class MAML(nn.Module):
-    """A meta-learned initialization, and Meta-SGD's learned inner rates if any."""
+    """A meta-learned initialization and, if the update rule is learned too,
+    Meta-SGD's per-parameter rates or an LSTM update rule."""
 
     def __init__(self, model: MetaModel, inner_lr: float, inner_update: str = "sgd"):
         super().__init__()
@@ -29,6 +32,7 @@ class MAML(nn.Module):
             if inner_update == "meta-sgd"
             else None
         )
+        self.update_rule = LSTMUpdate() if inner_update == "lstm" else None
 
     def learning_rates(self, loop: InnerLoop) -> dict[str, Tensor | float]:
         names = [name for name, _ in self.model.named_parameters()]
@@ -37,15 +41,14 @@ class MAML(nn.Module):
         return dict(zip(names, self.inner_lrs, strict=True))
 
     def adapt(self, x: Tensor, y: Tensor, n_outputs: int, loop: InnerLoop) -> Params:
-        """Parameters after ``loop.steps`` gradient steps on one support set."""
+        """Parameters after ``loop.steps`` inner updates on one support set."""
         params = with_head_rows(dict(self.model.named_parameters()), n_outputs)
-        rates = self.learning_rates(loop)
         if not loop.head_only:
 
             def support_loss(p: Params) -> Tensor:
                 return loop.kind.loss(functional_call(self.model, p, (x,)), y)
 
-            return gradient_steps(support_loss, params, rates, loop.steps, loop.first_order)
+            return self._inner_updates(support_loss, params, loop)
 
         features = self.model.backbone(x)  # computed once: only the head moves
 
@@ -53,7 +56,15 @@ class MAML(nn.Module):
             return loop.kind.loss(F.linear(features, head["head.weight"], head["head.bias"]), y)
 
         head = {name: params[name] for name in ("head.weight", "head.bias")}
-        return {**params, **gradient_steps(head_loss, head, rates, loop.steps, loop.first_order)}
+        return {**params, **self._inner_updates(head_loss, head, loop)}
+
+    def _inner_updates(self, loss_of, params: Params, loop: InnerLoop) -> Params:
+        if self.update_rule is not None:
+            return learned_steps(
+                loss_of, params, self.update_rule, loop.lr, loop.steps, loop.first_order
+            )
+        rates = self.learning_rates(loop)
+        return gradient_steps(loss_of, params, rates, loop.steps, loop.first_order)
 
     def predict_with(self, params: Params, x: Tensor) -> Tensor:
         return functional_call(self.model, params, (x,))
@@ -106,8 +117,9 @@ class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
     Attributes
     ----------
     learner_ : torch.nn.Module
-        The meta-learned network (``learner_.model``: backbone and head) and,
-        for "meta-sgd", the inner step sizes (``learner_.inner_lrs``).
+        The meta-learned network (``learner_.model``: backbone and head), and
+        the learned update rule: for "meta-sgd" the inner step sizes
+        (``learner_.inner_lrs``), for "lstm" the LSTM (``learner_.update_rule``).
     {fitted_attributes}
 
     See Also
@@ -197,8 +209,9 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
     Attributes
     ----------
     learner_ : torch.nn.Module
-        The meta-learned network (``learner_.model``: backbone and head) and,
-        for "meta-sgd", the inner step sizes (``learner_.inner_lrs``).
+        The meta-learned network (``learner_.model``: backbone and head), and
+        the learned update rule: for "meta-sgd" the inner step sizes
+        (``learner_.inner_lrs``), for "lstm" the LSTM (``learner_.update_rule``).
     {fitted_attributes}
     classes_ : ndarray of shape (n_classes,)
         Class labels seen in ``fit``.

@@ -110,7 +110,7 @@ PARAMETER_CHECKS = {
     "first_order": check_bool,
     "early_stopping": check_bool,
     "warm_start": check_bool,
-    "inner_update": _options("sgd", "meta-sgd"),
+    "inner_update": _options("sgd", "meta-sgd", "lstm"),
     "adapt_layers": _options("all", "head"),
 }
 NULLABLE = {"eval_inner_steps", "tol", "module", "input_shape", "random_state"}

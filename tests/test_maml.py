@@ -327,3 +327,9 @@ def test_user_batch_norm_normalizes_per_episode(sinusoid):
     assert maml.vectorized_ is True and np.isfinite(maml.loss_curve_).all()
     assert maml.learner_.model.backbone[1].running_mean is None
     assert backbone[1].track_running_stats  # the user's module is left as it was
+
+
+def test_lstm_update_rule_is_meta_learned(sinusoid):
+    maml = MAMLRegressor(inner_update="lstm", **FAST).fit(*sinusoid)
+    assert maml.learner_.update_rule.output.weight.abs().sum() > 0
+    assert maml.vectorized_ and np.isfinite(maml.score(*sinusoid))

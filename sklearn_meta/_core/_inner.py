@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ._learned_update import LSTMUpdate
 from ._model import Params
 from ._tasks import TaskKind
 
@@ -38,8 +39,28 @@ def gradient_steps(
     ``first_order`` detaches the inner gradients (first-order MAML).
     """
     for _ in range(steps):
-        grads = torch.func.grad(loss_of)(params)
-        if first_order:
-            grads = {name: g.detach() for name, g in grads.items()}
+        grads = _gradients(loss_of, params, first_order)
         params = {name: p - learning_rates[name] * grads[name] for name, p in params.items()}
     return params
+
+
+def learned_steps(
+    loss_of: Callable[[Params], Tensor],
+    params: Params,
+    rule: LSTMUpdate,
+    lr: float,
+    steps: int,
+    first_order: bool,
+) -> Params:
+    """``steps`` updates by a learned ``rule``, which keeps state across steps."""
+    state = rule.initial_state(params)
+    for _ in range(steps):
+        params, state = rule(params, _gradients(loss_of, params, first_order), state, lr)
+    return params
+
+
+def _gradients(loss_of: Callable[[Params], Tensor], params: Params, first_order: bool) -> Params:
+    grads = torch.func.grad(loss_of)(params)
+    if first_order:
+        grads = {name: g.detach() for name, g in grads.items()}
+    return grads

@@ -173,3 +173,20 @@ def test_conv4_batch_norm_gives_the_same_meta_gradients_on_both_paths():
     looped = _meta_gradient(learner, batch, loop, False, n_outputs=2)
     for a, b in zip(vectorized, looped, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_lstm_update_starts_as_gradient_descent_and_agrees_across_paths():
+    torch.manual_seed(0)
+    sgd, lstm = _learner("sgd"), _learner("lstm")
+    batch = _regression_batch()
+    loop = InnerLoop(REGRESSION, steps=2, lr=0.1)
+    x, y = batch.x_support[0], batch.y_support[0]
+    with torch.no_grad():
+        for name, value in sgd.adapt(x, y, 1, loop).items():
+            torch.testing.assert_close(lstm.adapt(x, y, 1, loop)[name], value)
+    torch.nn.init.normal_(lstm.update_rule.output.weight, std=0.1)  # a rule that has learned
+    vectorized = _meta_gradient(lstm, batch, loop, vectorize=True)
+    looped = _meta_gradient(lstm, batch, loop, vectorize=False)
+    for a, b in zip(vectorized, looped, strict=True):  # log-scaled inputs: looser float32 match
+        torch.testing.assert_close(a, b, rtol=1e-2, atol=1e-4)
+    assert lstm.update_rule.output.weight.grad.abs().sum() > 0  # the rule is meta-trained
