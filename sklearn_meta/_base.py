@@ -143,12 +143,17 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         score : float
             The score over all episodes (see above).
         """
+        return combine_scores(self._score_parts(X, y, groups, sample_weight))
+
+    def _score_parts(self, X, y, groups=None, sample_weight=None) -> np.ndarray:
+        """Each episode's score as (numerator, denominator): shape (n_episodes, 2)."""
         check_is_fitted(self)
         X, y = self._validate_X_y(X, y, reset=False)
         y, labels = self._encode_targets(y, fitting=False)
         codes, names = encode_groups(groups, len(X))
         weights = check_sample_weight(sample_weight, len(X))
-        return self._episodic_score(self._evaluation_episodes(X, y, codes, names, labels, weights))
+        evaluation = self._evaluation_episodes(X, y, codes, names, labels, weights)
+        return self._episode_score_parts(evaluation)
 
     # -- meta-training ------------------------------------------------------
     def _fit(self, X, y, groups, *, fresh: bool, one_pass: bool = False, classes=None):
@@ -264,7 +269,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
             self.loss_curve_.append(loss)
             progress.set_postfix(loss=f"{loss:.4f}", refresh=False)
             if validation is not None:
-                value = self._episodic_score(validation)
+                value = combine_scores(self._episode_score_parts(validation))
                 self.validation_scores_.append(value)
             else:
                 value = -loss
@@ -276,15 +281,15 @@ class BaseMetaEstimator(BaseEstimator, ABC):
     def _after_fit(self, X, y) -> None:
         """What predict needs besides the meta-learned parameters."""
 
-    def _episodic_score(self, evaluation: _EvaluationEpisodes) -> float:
-        loop = self._inner_loop(self.eval_inner_steps)
+    def _episode_score_parts(self, evaluation: _EvaluationEpisodes) -> np.ndarray:
+        loop = self._adaptation_loop()
         learner = self.learner_
 
         def adapt_and_predict(x_support, y_support, x_query):
             params = learner.adapt(x_support, y_support, evaluation.n_outputs, loop)
             return learner.predict_with(params, x_query)
 
-        parts = episode_scores(
+        return episode_scores(
             adapt_and_predict,
             self._kind.score_parts,
             evaluation.batch,
@@ -292,7 +297,14 @@ class BaseMetaEstimator(BaseEstimator, ABC):
             bool(self.vectorized_),
             self.meta_batch_size,
         )
-        return combine_scores(parts)
+
+    def _adaptation_loop(self, steps: int | None = None) -> InnerLoop:
+        """The inner loop of ``score`` and ``adapt``: ``steps``, else
+        ``eval_inner_steps`` where the estimator has that parameter (prototypical
+        networks do not), else the training steps."""
+        if steps is None:
+            steps = getattr(self, "eval_inner_steps", None)
+        return self._inner_loop(steps)
 
     # -- torch helpers ------------------------------------------------------
     def _tensors(self, X, y):
@@ -303,7 +315,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
     def _adapted_module(self, X, y, n_outputs: int, steps: int | None) -> nn.Module:
         """A standalone network adapted to one task's ``(X, y)``."""
         X_t, y_t = self._tensors(X, y)
-        loop = self._inner_loop(self.eval_inner_steps if steps is None else steps)
+        loop = self._adaptation_loop(steps)
         with torch.no_grad():
             params = self.learner_.adapt(X_t, y_t, n_outputs, loop)
         return self.learner_.materialize(params)
