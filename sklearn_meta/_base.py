@@ -322,12 +322,14 @@ class BaseMetaEstimator(BaseEstimator, ABC):
 
     def _outputs(self, module: nn.Module, X) -> np.ndarray:
         """``module`` applied to ``X`` in batches, as a float64 NumPy array."""
-        chunks = []
+        # Even chunks: no batch of one row for batch norm to choke on.
+        n_chunks = -(-len(X) // _PREDICT_BATCH)
         with torch.no_grad():
-            for start in range(0, len(X), _PREDICT_BATCH):
-                x = torch.tensor(X[start : start + _PREDICT_BATCH], device=self.device_)
-                chunks.append(module(x).float().cpu().numpy())
-        return np.concatenate(chunks).astype(np.float64)
+            outputs = [
+                module(torch.tensor(chunk, device=self.device_)).float().cpu().numpy()
+                for chunk in np.array_split(X, n_chunks)
+            ]
+        return np.concatenate(outputs).astype(np.float64)
 
     # -- parameters ---------------------------------------------------------
     def _check_params(self) -> None:

@@ -327,6 +327,7 @@ def test_user_batch_norm_normalizes_per_episode(sinusoid):
     assert maml.vectorized_ is True and np.isfinite(maml.loss_curve_).all()
     assert maml.learner_.model.backbone[1].running_mean is None
     assert backbone[1].track_running_stats  # the user's module is left as it was
+    assert maml.predict(np.linspace(-5, 5, 4097)[:, None]).shape == (4097,)  # no 1-row batch
 
 
 def test_lstm_update_rule_is_meta_learned(sinusoid):
