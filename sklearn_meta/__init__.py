@@ -2,6 +2,15 @@
 
 from ._adapter import FewShotAdapter
 from ._maml import MAMLClassifier, MAMLRegressor
+from ._protonet import ProtoNetClassifier
+from ._ridge import MetaRidgeClassifier, MetaRidgeRegressor
 
-__all__ = ["FewShotAdapter", "MAMLClassifier", "MAMLRegressor"]
+__all__ = [
+    "FewShotAdapter",
+    "MAMLClassifier",
+    "MAMLRegressor",
+    "MetaRidgeClassifier",
+    "MetaRidgeRegressor",
+    "ProtoNetClassifier",
+]
 __version__ = "0.1.0"

@@ -104,7 +104,8 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         y_support : array-like of shape (n_support,)
             Their targets (for classifiers, any labels, new classes included).
         inner_steps : int, default=None
-            Gradient steps of adaptation; None uses ``eval_inner_steps``.
+            Gradient steps of adaptation, for estimators with an inner loop;
+            None uses ``eval_inner_steps``.
 
         Returns
         -------
@@ -302,6 +303,11 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         """The inner loop of ``score`` and ``adapt``: ``steps``, else
         ``eval_inner_steps`` where the estimator has that parameter (prototypical
         networks do not), else the training steps."""
+        if steps is not None and "inner_steps" not in self.get_params(deep=False):
+            raise ValueError(
+                f"{type(self).__name__} adapts without gradient steps; "
+                f"inner_steps={steps} does not apply."
+            )
         if steps is None:
             steps = getattr(self, "eval_inner_steps", None)
         return self._inner_loop(steps)
