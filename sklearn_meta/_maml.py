@@ -9,7 +9,6 @@ Second-order MAML (Finn et al. 2017), first-order MAML, Meta-SGD (Li et al.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
@@ -40,9 +39,14 @@ class MAML(nn.Module):
             return dict.fromkeys(names, loop.lr)
         return dict(zip(names, self.inner_lrs, strict=True))
 
+    def task_start(self, x: Tensor, y: Tensor, n_outputs: int) -> Params:
+        """Where adaptation to a task starts: the meta-learned parameters, the
+        shared head row repeated for each of the task's ``n_outputs``."""
+        return with_head_rows(dict(self.model.named_parameters()), n_outputs)
+
     def adapt(self, x: Tensor, y: Tensor, n_outputs: int, loop: InnerLoop) -> Params:
         """Parameters after ``loop.steps`` inner updates on one support set."""
-        params = with_head_rows(dict(self.model.named_parameters()), n_outputs)
+        params = self.task_start(x, y, n_outputs)
         if not loop.head_only:
 
             def support_loss(p: Params) -> Tensor:
@@ -53,9 +57,10 @@ class MAML(nn.Module):
         features = self.model.backbone(x)  # computed once: only the head moves
 
         def head_loss(head: Params) -> Tensor:
-            return loop.kind.loss(F.linear(features, head["head.weight"], head["head.bias"]), y)
+            weights = {name.removeprefix("head."): value for name, value in head.items()}
+            return loop.kind.loss(functional_call(self.model.head, weights, (features,)), y)
 
-        head = {name: params[name] for name in ("head.weight", "head.bias")}
+        head = {name: p for name, p in params.items() if name.startswith("head.")}
         return {**params, **self._inner_updates(head_loss, head, loop)}
 
     def _inner_updates(self, loss_of, params: Params, loop: InnerLoop) -> Params:

@@ -128,7 +128,7 @@ class ClassificationTasks:
         rows = _draw_distinct(
             rng, self.samples, self.sample_counts, classes, self.n_shots + self.n_queries
         )
-        labels = np.broadcast_to(np.arange(self.n_way)[None, :, None], rows.shape)
+        labels = np.broadcast_to(np.arange(self.n_way)[None, :, None], rows.shape).copy()
         support, query = rows[..., : self.n_shots], rows[..., self.n_shots :]
         support_labels, query_labels = labels[..., : self.n_shots], labels[..., self.n_shots :]
         return Episodes(
@@ -138,3 +138,26 @@ class ClassificationTasks:
 
 def _label(name) -> str:
     return repr(name.item() if isinstance(name, np.generic) else name)
+
+
+class PooledClasses:
+    """All classes pooled into one supervised task, for pretraining a classifier.
+
+    An "episode" is a random minibatch of ``n_support + n_query`` rows labelled
+    with their global class codes ``0 .. n_classes-1``; ``n_way`` is the number
+    of classes, so a head has one row per class. A meta-batch draws its rows
+    without repeats while the data hold enough of them, and ``n_tasks`` is the
+    number of minibatches in one pass over the rows.
+    """
+
+    def __init__(self, class_ids: np.ndarray, n_classes: int, n_support: int, n_query: int):
+        self.class_ids = class_ids
+        self.n_way, self.n_support, self.n_query = n_classes, n_support, n_query
+        self.n_tasks = max(1, -(-len(class_ids) // (n_support + n_query)))
+
+    def sample(self, rng: np.random.Generator, n_episodes: int) -> Episodes:
+        rows = _choose_rows(rng, len(self.class_ids), n_episodes * (self.n_support + self.n_query))
+        rows = rows.reshape(n_episodes, -1)
+        labels = self.class_ids[rows]
+        split = self.n_support
+        return Episodes(rows[:, :split], rows[:, split:], labels[:, :split], labels[:, split:])
