@@ -82,6 +82,7 @@ def test_a_command_is_required(capsys):
 
 def test_python_dash_m_runs_the_command_line(monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["sklearn-meta", "demo", "--help"])
+    monkeypatch.delitem(sys.modules, "sklearn_meta.__main__", raising=False)
     with pytest.raises(SystemExit) as raised:
         runpy.run_module("sklearn_meta", run_name="__main__")
     assert raised.value.code == 0
