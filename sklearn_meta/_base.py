@@ -144,7 +144,16 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         score : float
             The score over all episodes (see above).
         """
-        return combine_scores(self._score_parts(X, y, groups, sample_weight))
+        parts = self._score_parts(X, y, groups, sample_weight)
+        diverged = int((~np.isfinite(parts).all(axis=1)).sum())
+        if diverged:
+            warnings.warn(
+                f"Adaptation diverged in {diverged} of {len(parts)} episodes; the score is "
+                "not finite. Lower inner_lr or the number of inner steps.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return combine_scores(parts)
 
     def _score_parts(self, X, y, groups=None, sample_weight=None) -> np.ndarray:
         """Each episode's score as (numerator, denominator): shape (n_episodes, 2)."""
@@ -324,6 +333,11 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         loop = self._adaptation_loop(steps)
         with torch.no_grad():
             params = self.learner_.adapt(X_t, y_t, n_outputs, loop)
+        if not all(torch.isfinite(value).all() for value in params.values()):
+            raise FloatingPointError(
+                "Adapting to this task diverged to non-finite parameters; "
+                "lower inner_lr or the number of inner steps, or scale the inputs."
+            )
         return self.learner_.materialize(params)
 
     def _outputs(self, module: nn.Module, X) -> np.ndarray:

@@ -334,3 +334,13 @@ def test_lstm_update_rule_is_meta_learned(sinusoid):
     maml = MAMLRegressor(inner_update="lstm", **FAST).fit(*sinusoid)
     assert maml.learner_.update_rule.output.weight.abs().sum() > 0
     assert maml.vectorized_ and np.isfinite(maml.score(*sinusoid))
+
+
+def test_diverging_adaptation_is_never_silent(sinusoid):
+    X, y, groups = sinusoid
+    maml = MAMLRegressor(**FAST).fit(X, y, groups)
+    maml.set_params(inner_lr=1e6)
+    with pytest.raises(FloatingPointError, match="Adapting to this task diverged"):
+        maml.adapt(X[:10], y[:10] * 1e6, inner_steps=20)
+    with pytest.warns(RuntimeWarning, match="Adaptation diverged in"):
+        assert not np.isfinite(maml.score(X, y * 1e6, groups))

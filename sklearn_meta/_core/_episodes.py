@@ -30,6 +30,12 @@ class Episodes:
         return len(self.support)
 
 
+def _members(ids: np.ndarray, n_ids: int) -> list[np.ndarray]:
+    """The rows of each id ``0 .. n_ids-1``, in one sort rather than a scan per id."""
+    order = np.argsort(ids, kind="stable")
+    return np.split(order, np.cumsum(np.bincount(ids, minlength=n_ids))[:-1])
+
+
 def _pad(members: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Stack ragged index lists into a (n_lists, longest) matrix and their sizes."""
     sizes = np.array([len(m) for m in members], dtype=np.int64)
@@ -68,7 +74,7 @@ class RegressionTasks:
 
     def __init__(self, task_ids: np.ndarray, task_names: np.ndarray, n_shots: int, n_queries: int):
         needed = n_shots + n_queries
-        members = [np.flatnonzero(task_ids == t) for t in range(len(task_names))]
+        members = _members(task_ids, len(task_names))
         for name, rows in zip(task_names, members, strict=True):
             if len(rows) < needed:
                 raise ValueError(
@@ -103,7 +109,7 @@ class ClassificationTasks:
         n_queries: int,
     ):
         needed = n_shots + n_queries
-        members = [np.flatnonzero(class_ids == c) for c in range(len(class_names))]
+        members = _members(class_ids, len(class_names))
         for name, rows in zip(class_names, members, strict=True):
             if len(rows) < needed:
                 raise ValueError(
