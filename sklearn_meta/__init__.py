@@ -2,8 +2,10 @@
 
 from ._adapter import FewShotAdapter
 from ._finetune import FineTuneClassifier, FineTuneRegressor
+from ._front_door import MetaClassifier, MetaRegressor
 from ._maml import MAMLClassifier, MAMLRegressor
 from ._protonet import ProtoNetClassifier
+from ._reptile import ReptileClassifier, ReptileRegressor
 from ._ridge import MetaRidgeClassifier, MetaRidgeRegressor
 
 __all__ = [
@@ -12,8 +14,12 @@ __all__ = [
     "FineTuneRegressor",
     "MAMLClassifier",
     "MAMLRegressor",
+    "MetaClassifier",
+    "MetaRegressor",
     "MetaRidgeClassifier",
     "MetaRidgeRegressor",
     "ProtoNetClassifier",
+    "ReptileClassifier",
+    "ReptileRegressor",
 ]
 __version__ = "0.1.0"
