@@ -242,6 +242,15 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
     [6, 7, 8, 9]
     """
 
+    _parameter_docs = {
+        "inner_steps": (
+            "int",
+            "Gradient steps of the inner loop during meta-training. Every class "
+            "starts from the same head row, so the first step moves only the head; "
+            "the backbone adapts from the second step on.",
+        )
+    }
+
     def __init__(
         self,
         hidden_layer_sizes=(40, 40),
@@ -252,7 +261,7 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
         n_way=5,
         n_shots=5,
         n_queries=15,
-        inner_steps=1,
+        inner_steps=5,
         inner_lr=0.4,
         first_order=False,
         inner_update="sgd",
