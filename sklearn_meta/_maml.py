@@ -15,11 +15,12 @@ from torch.func import functional_call
 from ._base import _MetaClassifierBase, _MetaRegressorBase
 from ._core._inner import InnerLoop, gradient_steps, learned_steps
 from ._core._learned_update import LSTMUpdate
-from ._core._model import MetaModel, Params, materialize, with_head_rows
+from ._core._learner import Learner
+from ._core._model import MetaModel, Params, with_head_rows
 from ._docs import document_parameters
 
 
-class MAML(nn.Module):
+class MAML(Learner):
     """A meta-learned initialization and, if the update rule is learned too,
     Meta-SGD's per-parameter rates or an LSTM update rule."""
 
@@ -70,26 +71,6 @@ class MAML(nn.Module):
             )
         rates = self.learning_rates(loop)
         return gradient_steps(loss_of, params, rates, loop.steps, loop.first_order)
-
-    def predict_with(self, params: Params, x: Tensor) -> Tensor:
-        return functional_call(self.model, params, (x,))
-
-    def materialize(self, params: Params) -> nn.Module:
-        """A standalone network holding adapted ``params``."""
-        return materialize(self.model, params)
-
-    def episode_loss(
-        self,
-        x_support: Tensor,
-        y_support: Tensor,
-        x_query: Tensor,
-        y_query: Tensor,
-        n_outputs: int,
-        loop: InnerLoop,
-    ) -> Tensor:
-        """The query loss after adapting on the support: MAML's meta-objective."""
-        adapted = self.adapt(x_support, y_support, n_outputs, loop)
-        return loop.kind.loss(self.predict_with(adapted, x_query), y_query)
 
 
 class _MAMLMixin:

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from ._base import _PREDICT_BATCH, _MetaClassifierBase
 from ._core._inner import InnerLoop
+from ._core._learner import Learner
 from ._core._model import MetaModel, Params
 from ._docs import document_parameters
 from ._validation import check_option
@@ -57,7 +58,7 @@ class ScaledCosine(nn.Module):
         return self.log_scale.exp() * similarity
 
 
-class ProtoNet(nn.Module):
+class ProtoNet(Learner):
     """A meta-learned embedding and the nearest-prototype rule on top of it."""
 
     def __init__(self, embedding: nn.Module, distance: str = "euclidean"):
@@ -91,19 +92,6 @@ class ProtoNet(nn.Module):
     def materialize(self, state: Params) -> nn.Module:
         """A standalone module holding a copy of the embedding and the prototypes."""
         return AdaptedProtoNet(self, state)
-
-    def episode_loss(
-        self,
-        x_support: Tensor,
-        y_support: Tensor,
-        x_query: Tensor,
-        y_query: Tensor,
-        n_outputs: int,
-        loop: InnerLoop,
-    ) -> Tensor:
-        """Cross-entropy of the queries under the prototypes of the support."""
-        state = self.adapt(x_support, y_support, n_outputs, loop)
-        return loop.kind.loss(self.predict_with(state, x_query), y_query)
 
 
 class AdaptedProtoNet(nn.Module):

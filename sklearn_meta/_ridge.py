@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call
 
 from ._base import _MetaClassifierBase, _MetaRegressorBase
 from ._core._inner import InnerLoop
-from ._core._model import MetaModel, Params, materialize
+from ._core._learner import Learner
+from ._core._model import MetaModel, Params
 from ._core._tasks import CLASSIFICATION
 from ._docs import document_parameters
 from ._validation import check_float
@@ -62,7 +62,7 @@ def with_ones(features: Tensor) -> Tensor:
     return torch.cat([features, torch.ones_like(features[:, :1])], dim=1)
 
 
-class MetaRidge(nn.Module):
+class MetaRidge(Learner):
     """A meta-learned backbone whose head is a per-task ridge solution.
 
     Regression shrinks a task's weights toward the meta-learned head (ridge
@@ -95,26 +95,6 @@ class MetaRidge(nn.Module):
         if self.log_scale is not None:
             weights = self.log_scale.exp() * weights
         return {**params, "head.weight": weights[:-1].T, "head.bias": weights[-1]}
-
-    def predict_with(self, params: Params, x: Tensor) -> Tensor:
-        return functional_call(self.model, params, (x,))
-
-    def materialize(self, params: Params) -> nn.Module:
-        """A standalone network holding the backbone and a task's head."""
-        return materialize(self.model, params)
-
-    def episode_loss(
-        self,
-        x_support: Tensor,
-        y_support: Tensor,
-        x_query: Tensor,
-        y_query: Tensor,
-        n_outputs: int,
-        loop: RidgeLoop,
-    ) -> Tensor:
-        """The query loss of the head solved on the support."""
-        adapted = self.adapt(x_support, y_support, n_outputs, loop)
-        return loop.kind.loss(self.predict_with(adapted, x_query), y_query)
 
 
 class _MetaRidgeMixin:
