@@ -344,3 +344,11 @@ def test_diverging_adaptation_is_never_silent(sinusoid):
         maml.adapt(X[:10], y[:10] * 1e6, inner_steps=20)
     with pytest.warns(RuntimeWarning, match="Adaptation diverged in"):
         assert not np.isfinite(maml.score(X, y * 1e6, groups))
+
+
+def test_diverging_classifier_episodes_are_never_silent(blobs_classes):
+    X, y = blobs_classes
+    clf = MAMLClassifier(n_way=3, **FAST).fit(X, y)
+    clf.set_params(inner_lr=1e30)
+    with pytest.warns(RuntimeWarning, match="Adaptation diverged in"):
+        assert np.isnan(clf.score(X * 1e10, y))

@@ -29,6 +29,9 @@ def _cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
 def _accuracy_parts(logits: Tensor, target: Tensor, weight: Tensor) -> Tensor:
     correct = (logits.argmax(-1) == target).to(weight.dtype)
     accuracy = (weight * correct).sum(-1) / weight.sum(-1)
+    # argmax of NaN logits is an index like any other: keep the NaN visible.
+    diverged = logits.isnan().flatten(-2).any(-1)
+    accuracy = accuracy.masked_fill(diverged, torch.nan)
     return torch.stack([accuracy, torch.ones_like(accuracy)], dim=-1)
 
 
