@@ -555,10 +555,11 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
     def predict_proba(self, X):
         """Class probabilities over the training classes.
 
-        The meta-learned head gives every class the same initial row, so
-        the network is adapted once to the training classes at the end of
-        ``fit`` (``n_shots + n_queries`` samples per class,
-        ``eval_inner_steps`` steps); ``predict`` uses that network.
+        They come from the network ``fit`` prepared for the training classes
+        (``adapted_module_``): for the MAML family, the meta-learned network
+        adapted once to them (every class starts from the same head row);
+        for prototypical networks, the prototypes of all training samples;
+        for the fine-tuning baseline, its pretrained head.
 
         Parameters
         ----------

@@ -262,21 +262,6 @@ class FineTuneClassifier(_FineTuneMixin, _MetaClassifierBase):
         self.random_state = random_state
         self.verbose = verbose
 
-    def predict_proba(self, X):
-        """Class probabilities over the training classes, from the pretrained head.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Probabilities, columns ordered as ``classes_``.
-        """
-        return super().predict_proba(X)
-
     def _build_learner(self, model: MetaModel) -> Baseline:
         return Baseline(model, self.inner_lr, len(self.classes_), self.head)
 

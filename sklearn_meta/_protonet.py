@@ -219,43 +219,6 @@ class ProtoNetClassifier(_MetaClassifierBase):
         self.random_state = random_state
         self.verbose = verbose
 
-    def adapt(self, X_support, y_support, *, inner_steps=None):
-        """Fit one new task: the prototypes of its classes.
-
-        Parameters
-        ----------
-        X_support : array-like of shape (n_support, n_features)
-            The new task's examples.
-        y_support : array-like of shape (n_support,)
-            Their labels, any classes, new ones included.
-        inner_steps : None, default=None
-            Prototypes take no gradient steps: any other value is an error.
-
-        Returns
-        -------
-        adapted : FewShotAdapter
-            A fitted estimator for that task. This estimator is unchanged.
-        """
-        return super().adapt(X_support, y_support, inner_steps=inner_steps)
-
-    def predict_proba(self, X):
-        """Class probabilities over the training classes.
-
-        A softmax over the logits of the prototypes computed from all the
-        training samples at the end of ``fit``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Probabilities, columns ordered as ``classes_``.
-        """
-        return super().predict_proba(X)
-
     def _build_learner(self, model: MetaModel) -> ProtoNet:
         return ProtoNet(model.backbone, self.distance)  # the linear head is not used
 
