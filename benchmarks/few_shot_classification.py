@@ -31,7 +31,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from sklearn_meta import MetaClassifier
-from sklearn_meta.datasets import make_few_shot_classification
+from sklearn_meta.datasets import make_few_shot_classification, tasks_from_labeled
 
 ALGORITHMS = (
     "maml", "fomaml", "metasgd", "anil", "lstm", "reptile", "protonet", "ridge", "finetune"
@@ -42,10 +42,12 @@ SHOTS = (1, 5)
 def class_pools(random_state: int) -> dict[str, tuple[np.ndarray, ...]]:
     """(X_train, y_train, X_test, y_test, n_way) for each pool."""
     X, y = load_digits(return_X_y=True)
-    X = X / 16.0
-    digits = (X[y < 6], y[y < 6], X[y >= 6], y[y >= 6], 4)
+    # The last classes in sorted order are held out: digits 6-9, synthetic classes 150-199.
+    X_train, X_test, y_train, y_test = tasks_from_labeled(X / 16.0, y, test_size=4, shuffle=False)
+    digits = (X_train, y_train, X_test, y_test, 4)
     X, y = make_few_shot_classification(200, 30, random_state=random_state)
-    synthetic = (X[y < 150], y[y < 150], X[y >= 150], y[y >= 150], 5)
+    X_train, X_test, y_train, y_test = tasks_from_labeled(X, y, test_size=50, shuffle=False)
+    synthetic = (X_train, y_train, X_test, y_test, 5)
     return {"digits": digits, "synthetic": synthetic}
 
 
