@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
@@ -72,7 +73,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         """Outputs per episode."""
 
     # -- public API ---------------------------------------------------------
-    def fit(self, X, y, groups=None):
+    def fit(self, X, y, groups=None, sample_weight=None):
         """Meta-train on the tasks in ``(X, y, groups)``.
 
         Parameters
@@ -85,6 +86,12 @@ class BaseMetaEstimator(BaseEstimator, ABC):
             Task label of each sample (see the estimator's task model). None
             means one task for regression and one class pool for
             classification.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in drawing episodes: a sample is drawn
+            into an episode's support or query set in proportion to its weight
+            (among its task's or class's samples), and a task, class or group
+            is drawn in proportion to the mean weight of its samples. Samples
+            of weight zero are left out; equal weights are the same as none.
 
         Returns
         -------
@@ -92,7 +99,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
             The meta-trained estimator.
         """
         fresh = not (self.warm_start and hasattr(self, "learner_"))
-        return self._fit(X, y, groups, fresh=fresh)
+        return self._fit(X, y, groups, fresh=fresh, sample_weight=sample_weight)
 
     def adapt(self, X_support, y_support, *, inner_steps=None):
         """Fit one new task from a few examples.
@@ -166,18 +173,34 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         return self._episode_score_parts(evaluation)
 
     # -- meta-training ------------------------------------------------------
-    def _fit(self, X, y, groups, *, fresh: bool, one_pass: bool = False, classes=None):
+    def _fit(
+        self,
+        X,
+        y,
+        groups,
+        *,
+        fresh: bool,
+        one_pass: bool = False,
+        classes=None,
+        sample_weight=None,
+    ):
         saved = self.__dict__.copy()
         try:  # a call that fails validation leaves the estimator as it was
             self._check_params()
             X, y, labels = self._validate_training_data(X, y, fresh, classes)
             codes, names = encode_groups(groups, len(X))
-            train, validation = self._split_validation(X, y, codes, names)
-            train_pool = self._task_pool(train[1], train[2], names, labels, evaluating=False)
+            weights = self._training_weights(y, sample_weight)
+            if weights is not None:
+                X, y, codes, weights = _drop_weightless(X, y, codes, weights)
+            train, validation = self._split_validation(X, y, codes, names, weights)
+            X_train, y_train, codes_train, weights_train = train
+            train_pool = self._task_pool(
+                y_train, codes_train, names, labels, evaluating=False, weights=weights_train
+            )
             if fresh:
                 self._initialize(X.shape[1])
             if validation is not None:
-                validation = self._evaluation_episodes(*validation, names, labels)
+                validation = self._evaluation_episodes(*validation[:3], names, labels)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
@@ -185,7 +208,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         n_iter = self.max_iter
         if one_pass:
             n_iter = -(-train_pool.n_tasks // self.meta_batch_size)
-        self._meta_train(train[0], train[1], train_pool, validation, n_iter)
+        self._meta_train(X_train, y_train, train_pool, validation, n_iter)
         self._after_fit(X, y)
         return self
 
@@ -193,6 +216,12 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         X, y = self._validate_X_y(X, y, reset=fresh)
         y, labels = self._encode_targets(y, fitting=True, classes=classes)
         return X, y, labels
+
+    def _training_weights(self, y, sample_weight) -> np.ndarray | None:
+        """Validated sample weights of ``fit`` (None when not given)."""
+        if sample_weight is None:
+            return None
+        return check_sample_weight(sample_weight, len(y))
 
     def _validate_X_y(self, X, y, reset: bool):
         return validate_data(
@@ -225,11 +254,11 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         for an int, fresh ones for None."""
         return np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
 
-    def _split_validation(self, X, y, codes, names):
+    def _split_validation(self, X, y, codes, names, weights):
         """Hold out whole tasks (groups; classes without groups; rows for a
         single regression task) for early stopping."""
         if not self.early_stopping:
-            return (X, y, codes), None
+            return (X, y, codes, weights), None
         if len(names) > 1:
             units = codes
         elif self._kind is CLASSIFICATION:
@@ -244,8 +273,11 @@ class BaseMetaEstimator(BaseEstimator, ABC):
             )
         held = self._seeded_rng().choice(unit_ids, n_held, replace=False)
         mask = np.isin(units, held)
-        keep = ~mask
-        return (X[keep], y[keep], codes[keep]), (X[mask], y[mask], codes[mask])
+        train, held_out = (
+            tuple(None if a is None else a[rows] for a in (X, y, codes, weights))
+            for rows in (~mask, mask)
+        )
+        return train, held_out
 
     def _evaluation_episodes(self, X, y, codes, names, labels, weights=None) -> _EvaluationEpisodes:
         """``n_eval_episodes`` episodes that depend only on ``random_state``."""
@@ -463,7 +495,7 @@ class _MetaRegressorBase(RegressorMixin, BaseMetaEstimator):
         tags.regressor_tags.poor_score = True
         return tags
 
-    def partial_fit(self, X, y, groups=None):
+    def partial_fit(self, X, y, groups=None, sample_weight=None):
         """Continue meta-training with one pass over the tasks in ``(X, y, groups)``.
 
         Parameters
@@ -474,13 +506,16 @@ class _MetaRegressorBase(RegressorMixin, BaseMetaEstimator):
             Targets.
         groups : array-like of shape (n_samples,), default=None
             Task label of each sample.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in drawing episodes, as in ``fit``.
 
         Returns
         -------
         self : object
             The estimator, meta-trained a little further.
         """
-        return self._fit(X, y, groups, fresh=not hasattr(self, "learner_"), one_pass=True)
+        fresh = not hasattr(self, "learner_")
+        return self._fit(X, y, groups, fresh=fresh, one_pass=True, sample_weight=sample_weight)
 
     def predict(self, X):
         """Predict with the meta-learned parameters, without adaptation.
@@ -502,9 +537,11 @@ class _MetaRegressorBase(RegressorMixin, BaseMetaEstimator):
     def _encode_targets(self, y, *, fitting: bool, classes=None):
         return np.asarray(y, dtype=np.float32), None
 
-    def _task_pool(self, y, groups, group_names, labels, *, evaluating: bool):
+    def _task_pool(self, y, groups, group_names, labels, *, evaluating: bool, weights=None):
         present, task_ids = np.unique(groups, return_inverse=True)
-        return RegressionTasks(task_ids, group_names[present], self.n_shots, self.n_queries)
+        return RegressionTasks(
+            task_ids, group_names[present], self.n_shots, self.n_queries, weights
+        )
 
     def _n_outputs(self, pool) -> int:
         return 1
@@ -521,7 +558,7 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
         tags.classifier_tags.poor_score = True  # few-shot score, as for regressors
         return tags
 
-    def partial_fit(self, X, y, groups=None, classes=None):
+    def partial_fit(self, X, y, groups=None, classes=None, sample_weight=None):
         """Continue meta-training with one pass over the classes in ``(X, y, groups)``.
 
         Parameters
@@ -534,6 +571,8 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
             Group of each sample; episodes draw their classes from one group.
         classes : array-like of shape (n_classes,), default=None
             All classes ``predict`` will know; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in drawing episodes, as in ``fit``.
 
         Returns
         -------
@@ -550,7 +589,9 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
                     f"{self.classes_!r}."
                 )
             classes = self.classes_
-        return self._fit(X, y, groups, fresh=fresh, one_pass=True, classes=classes)
+        return self._fit(
+            X, y, groups, fresh=fresh, one_pass=True, classes=classes, sample_weight=sample_weight
+        )
 
     def predict_proba(self, X):
         """Class probabilities over the training classes.
@@ -605,7 +646,7 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
                 raise ValueError(f"y has labels {unknown!r} that are not in classes.")
         return np.searchsorted(self.classes_, y), self.classes_
 
-    def _task_pool(self, y, groups, group_names, labels, *, evaluating: bool):
+    def _task_pool(self, y, groups, group_names, labels, *, evaluating: bool, weights=None):
         # A class unit is a (group, class) pair: episodes never mix groups.
         units, unit_ids = np.unique(np.stack([groups, y], axis=1), axis=0, return_inverse=True)
         unit_ids = unit_ids.ravel()
@@ -623,10 +664,18 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
             n_way,
             self.n_shots,
             self.n_queries,
+            weights,
         )
 
     def _n_outputs(self, pool) -> int:
         return pool.n_way
+
+    def _training_weights(self, y, sample_weight) -> np.ndarray | None:
+        weights = super()._training_weights(y, sample_weight)
+        if self.class_weight is None:
+            return weights
+        by_class = compute_sample_weight(self.class_weight, self.classes_[y])
+        return by_class if weights is None else by_class * weights
 
     def _after_fit(self, X, y) -> None:
         rows = self._training_support(y)
@@ -636,6 +685,14 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
         """Rows the network adapts to for ``predict``: a support set of
         ``n_shots + n_queries`` samples per training class."""
         return _per_class_sample(y, self.n_shots + self.n_queries, self._rng)
+
+
+def _drop_weightless(X, y, codes, weights):
+    """The samples of positive weight; an error when there are none."""
+    keep = weights > 0
+    if not keep.any():
+        raise ValueError("sample_weight is zero for every sample; nothing to train on.")
+    return X[keep], y[keep], codes[keep], weights[keep]
 
 
 def _per_class_sample(y: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:

@@ -41,6 +41,17 @@ PARAMETERS: dict[str, tuple[str, str]] = {
         "Support samples per task (regression) or per class (classification).",
     ),
     "n_queries": ("int", "Query samples per task or per class, on which the meta-loss is taken."),
+    "class_weight": (
+        'dict, "balanced" or None',
+        "Weights of the classes, ``{label: weight}``, multiplying ``sample_weight`` "
+        "in ``fit``: a class is drawn into episodes in proportion to its mean "
+        'sample weight. "balanced" weighs each class by ``n_samples / (n_classes '
+        "* count)``, so rare classes are drawn more often. Episodes hold "
+        "``n_shots + n_queries`` samples of every class they draw, so they are "
+        "balanced within themselves whatever this is; the fine-tuning baseline's "
+        "pooled pretraining draws its minibatch rows in proportion to the "
+        "weights. None weighs every class the same.",
+    ),
     "inner_steps": ("int", "Gradient steps of the inner loop during meta-training."),
     "inner_lr": ("float", "Step size of the inner loop."),
     "first_order": (

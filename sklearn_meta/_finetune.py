@@ -222,6 +222,7 @@ class FineTuneClassifier(_FineTuneMixin, _MetaClassifierBase):
         n_way=5,
         n_shots=5,
         n_queries=15,
+        class_weight=None,
         inner_steps=100,
         inner_lr=0.05,
         adapt_layers="head",
@@ -246,6 +247,7 @@ class FineTuneClassifier(_FineTuneMixin, _MetaClassifierBase):
         self.n_way = n_way
         self.n_shots = n_shots
         self.n_queries = n_queries
+        self.class_weight = class_weight
         self.inner_steps = inner_steps
         self.inner_lr = inner_lr
         self.adapt_layers = adapt_layers
@@ -279,10 +281,11 @@ class FineTuneClassifier(_FineTuneMixin, _MetaClassifierBase):
             )
         return X, y, labels
 
-    def _task_pool(self, y, groups, group_names, labels, *, evaluating: bool):
+    def _task_pool(self, y, groups, group_names, labels, *, evaluating: bool, weights=None):
         if evaluating:
             return super()._task_pool(y, groups, group_names, labels, evaluating=True)
-        return PooledClasses(y, len(labels), self.n_way * self.n_shots, self.n_way * self.n_queries)
+        n_support, n_query = self.n_way * self.n_shots, self.n_way * self.n_queries
+        return PooledClasses(y, len(labels), n_support, n_query, weights)
 
     def _after_fit(self, X, y) -> None:
         # The pretrained head has a row per training class: no adaptation needed.

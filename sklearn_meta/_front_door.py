@@ -81,7 +81,7 @@ class _FrontDoor(BaseEstimator):
         }
         return make(**params, **fixed)
 
-    def fit(self, X, y, groups=None):
+    def fit(self, X, y, groups=None, sample_weight=None):
         """Meta-train the learner that ``algorithm`` names.
 
         Parameters
@@ -92,6 +92,8 @@ class _FrontDoor(BaseEstimator):
             Targets.
         groups : array-like of shape (n_samples,), default=None
             Task label of each sample.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in drawing episodes (see the learner's ``fit``).
 
         Returns
         -------
@@ -102,7 +104,7 @@ class _FrontDoor(BaseEstimator):
         previous = getattr(self, "estimator_", None)
         if self.warm_start and type(previous) is type(estimator):
             estimator = previous.set_params(**estimator.get_params(deep=False))
-        self.estimator_ = estimator.fit(X, y, groups)
+        self.estimator_ = estimator.fit(X, y, groups, sample_weight=sample_weight)
         return self
 
     def _partial_fit(self, X, y, groups, **kwargs):
@@ -246,6 +248,7 @@ class MetaClassifier(ClassifierMixin, _FrontDoor):
         n_way=None,
         n_shots=None,
         n_queries=None,
+        class_weight=None,
         inner_steps=None,
         inner_lr=None,
         eval_inner_steps=None,
@@ -273,6 +276,7 @@ class MetaClassifier(ClassifierMixin, _FrontDoor):
         self.n_way = n_way
         self.n_shots = n_shots
         self.n_queries = n_queries
+        self.class_weight = class_weight
         self.inner_steps = inner_steps
         self.inner_lr = inner_lr
         self.eval_inner_steps = eval_inner_steps
@@ -292,7 +296,7 @@ class MetaClassifier(ClassifierMixin, _FrontDoor):
         self.random_state = random_state
         self.verbose = verbose
 
-    def partial_fit(self, X, y, groups=None, classes=None):
+    def partial_fit(self, X, y, groups=None, classes=None, sample_weight=None):
         """Continue meta-training on new tasks (see the learner's ``partial_fit``).
 
         Parameters
@@ -305,13 +309,15 @@ class MetaClassifier(ClassifierMixin, _FrontDoor):
             Group of each sample.
         classes : array-like of shape (n_classes,), default=None
             All classes; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in drawing episodes.
 
         Returns
         -------
         self : object
             The estimator.
         """
-        return self._partial_fit(X, y, groups, classes=classes)
+        return self._partial_fit(X, y, groups, classes=classes, sample_weight=sample_weight)
 
     def predict_proba(self, X):
         """Class probabilities over the training classes.
@@ -425,7 +431,7 @@ class MetaRegressor(RegressorMixin, _FrontDoor):
         self.random_state = random_state
         self.verbose = verbose
 
-    def partial_fit(self, X, y, groups=None):
+    def partial_fit(self, X, y, groups=None, sample_weight=None):
         """Continue meta-training on new tasks (see the learner's ``partial_fit``).
 
         Parameters
@@ -436,13 +442,15 @@ class MetaRegressor(RegressorMixin, _FrontDoor):
             Targets.
         groups : array-like of shape (n_samples,), default=None
             Task label of each sample.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in drawing episodes.
 
         Returns
         -------
         self : object
             The estimator.
         """
-        return self._partial_fit(X, y, groups)
+        return self._partial_fit(X, y, groups, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -242,6 +242,7 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
         n_way=5,
         n_shots=5,
         n_queries=15,
+        class_weight=None,
         inner_steps=5,
         inner_lr=0.4,
         first_order=False,
@@ -268,6 +269,7 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
         self.n_way = n_way
         self.n_shots = n_shots
         self.n_queries = n_queries
+        self.class_weight = class_weight
         self.inner_steps = inner_steps
         self.inner_lr = inner_lr
         self.first_order = first_order

@@ -185,6 +185,7 @@ class ProtoNetClassifier(_MetaClassifierBase):
         n_way=5,
         n_shots=5,
         n_queries=15,
+        class_weight=None,
         meta_lr=0.001,
         meta_batch_size=4,
         max_iter=1000,
@@ -206,6 +207,7 @@ class ProtoNetClassifier(_MetaClassifierBase):
         self.n_way = n_way
         self.n_shots = n_shots
         self.n_queries = n_queries
+        self.class_weight = class_weight
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
         self.max_iter = max_iter

@@ -340,6 +340,7 @@ class ReptileClassifier(_ReptileMixin, _MetaClassifierBase):
         n_way=5,
         n_shots=5,
         n_queries=15,
+        class_weight=None,
         inner_steps=5,
         inner_lr=0.1,
         meta_lr=0.001,
@@ -363,6 +364,7 @@ class ReptileClassifier(_ReptileMixin, _MetaClassifierBase):
         self.n_way = n_way
         self.n_shots = n_shots
         self.n_queries = n_queries
+        self.class_weight = class_weight
         self.inner_steps = inner_steps
         self.inner_lr = inner_lr
         self.meta_lr = meta_lr

@@ -262,6 +262,7 @@ class MetaRidgeClassifier(_MetaRidgeMixin, _MetaClassifierBase):
         n_way=5,
         n_shots=5,
         n_queries=15,
+        class_weight=None,
         alpha=1.0,
         meta_lr=0.001,
         meta_batch_size=16,
@@ -283,6 +284,7 @@ class MetaRidgeClassifier(_MetaRidgeMixin, _MetaClassifierBase):
         self.n_way = n_way
         self.n_shots = n_shots
         self.n_queries = n_queries
+        self.class_weight = class_weight
         self.alpha = alpha
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size

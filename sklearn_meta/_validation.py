@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 
 import numpy as np
 from sklearn.utils import check_array
@@ -76,6 +77,11 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
     return weights
 
 
+def check_class_weight(name: str, value) -> None:
+    if value != "balanced" and not isinstance(value, Mapping):
+        raise ValueError(f'{name} must be a dict, "balanced" or None, got {value!r}.')
+
+
 def check_bool(name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {value!r}.")
@@ -112,8 +118,9 @@ PARAMETER_CHECKS = {
     "warm_start": check_bool,
     "inner_update": _options("sgd", "meta-sgd", "lstm"),
     "adapt_layers": _options("all", "head"),
+    "class_weight": check_class_weight,
 }
-NULLABLE = {"eval_inner_steps", "tol", "module", "input_shape", "random_state"}
+NULLABLE = {"eval_inner_steps", "tol", "module", "input_shape", "random_state", "class_weight"}
 
 
 def check_parameters(params: dict) -> None:

@@ -2,7 +2,19 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_meta import MAMLClassifier, MAMLRegressor
+from sklearn_meta import (
+    FineTuneClassifier,
+    FineTuneRegressor,
+    MAMLClassifier,
+    MAMLRegressor,
+    MetaClassifier,
+    MetaRegressor,
+    MetaRidgeClassifier,
+    MetaRidgeRegressor,
+    ProtoNetClassifier,
+    ReptileClassifier,
+    ReptileRegressor,
+)
 
 # Small episodes and few steps: the checks use datasets of 10 to 300 samples.
 SMALL = dict(
@@ -21,9 +33,36 @@ ESTIMATORS = [
     MAMLRegressor(**SMALL, first_order=True, adapt_layers="head"),
     MAMLClassifier(**SMALL, n_way=2),
     MAMLClassifier(**SMALL, n_way=2, inner_update="meta-sgd"),
+    ReptileRegressor(**SMALL, inner_steps=2),
+    ReptileClassifier(**SMALL, n_way=2, inner_steps=2),
+    ProtoNetClassifier(**SMALL, n_way=2),
+    ProtoNetClassifier(**SMALL, n_way=2, distance="cosine"),
+    MetaRidgeRegressor(**SMALL),
+    MetaRidgeClassifier(**SMALL, n_way=2),
+    FineTuneClassifier(**SMALL, n_way=2, inner_steps=3),
+    FineTuneClassifier(**SMALL, n_way=2, inner_steps=3, head="cosine", adapt_layers="all"),
+    FineTuneRegressor(**SMALL, inner_steps=3),
+    FineTuneRegressor(**SMALL, inner_steps=3, adapt_layers="head"),
+    MetaClassifier("protonet", n_way=2, **SMALL),
+    MetaRegressor("anil", **SMALL),
 ]
 
 
-@parametrize_with_checks(ESTIMATORS)
+def expected_failed_checks(estimator) -> dict[str, str]:
+    failures = {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "weights set how often a sample is drawn into episodes; a repeated sample is "
+            "drawn as often in expectation, but not in the same random draws"
+        )
+    }
+    if getattr(estimator, "distance", None) == "cosine":
+        failures["check_methods_subset_invariance"] = (
+            "float32 matrix products of one row and of a batch round differently (~1e-7); "
+            "the cosine logit scale (10) lifts that above the check's tolerance"
+        )
+    return failures
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible(estimator, check):
     check(estimator)

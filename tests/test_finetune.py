@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 from sklearn.model_selection import GridSearchCV, GroupKFold
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_meta import MAMLRegressor
 from sklearn_meta._core._episodes import PooledClasses
@@ -22,17 +21,6 @@ from sklearn_meta._finetune import (
 )
 from sklearn_meta.datasets import make_sinusoid_tasks
 
-SMALL = dict(
-    hidden_layer_sizes=(8,),
-    n_shots=1,
-    n_queries=2,
-    max_iter=5,
-    meta_batch_size=4,
-    n_eval_episodes=8,
-    inner_steps=3,
-    device="cpu",
-    random_state=0,
-)
 FAST = dict(
     n_way=4,
     n_queries=5,
@@ -44,17 +32,6 @@ FAST = dict(
     random_state=0,
 )
 
-
-@parametrize_with_checks(
-    [
-        FineTuneClassifier(**SMALL, n_way=2),
-        FineTuneClassifier(**SMALL, n_way=2, head="cosine", adapt_layers="all"),
-        FineTuneRegressor(**SMALL),
-        FineTuneRegressor(**SMALL, adapt_layers="head"),
-    ]
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 @pytest.fixture(scope="module")

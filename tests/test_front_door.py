@@ -3,7 +3,6 @@ import pickle
 import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV, GroupKFold
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_meta import (
     FineTuneClassifier,
@@ -16,18 +15,8 @@ from sklearn_meta import (
     ReptileClassifier,
 )
 
-SMALL = dict(
-    hidden_layer_sizes=(8,), n_shots=1, n_queries=2, max_iter=3, meta_batch_size=4,
-    n_eval_episodes=8, device="cpu", random_state=0,
-)  # fmt: skip
 FAST = dict(max_iter=10, n_eval_episodes=10, device="cpu", random_state=0)
 
-
-@parametrize_with_checks(
-    [MetaClassifier("protonet", n_way=2, **SMALL), MetaRegressor("anil", **SMALL)]
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ from sklearn.base import clone
 from sklearn.model_selection import GroupKFold, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 from torch.func import functional_call
 
 from sklearn_meta import MAMLRegressor
@@ -25,22 +24,7 @@ from sklearn_meta._reptile import (
 from sklearn_meta.datasets import make_sinusoid_tasks
 
 FAST = dict(max_iter=20, n_eval_episodes=20, device="cpu", random_state=0)
-SMALL = dict(
-    hidden_layer_sizes=(8,),
-    n_shots=1,
-    n_queries=2,
-    inner_steps=2,
-    max_iter=5,
-    meta_batch_size=4,
-    n_eval_episodes=8,
-    device="cpu",
-    random_state=0,
-)
 
-
-@parametrize_with_checks([ReptileRegressor(**SMALL), ReptileClassifier(**SMALL, n_way=2)])
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 # -- the learner: Reptile's update as a gradient ----------------------------------

@@ -5,7 +5,6 @@ import pytest
 import torch
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, GroupKFold
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_meta import MAMLRegressor
 from sklearn_meta._core._meta import EpisodeBatch, map_episodes
@@ -21,21 +20,7 @@ from sklearn_meta._ridge import (
 from sklearn_meta.datasets import make_sinusoid_tasks
 
 FAST = dict(max_iter=20, n_eval_episodes=20, device="cpu", random_state=0)
-SMALL = dict(
-    hidden_layer_sizes=(8,),
-    n_shots=1,
-    n_queries=2,
-    max_iter=5,
-    meta_batch_size=4,
-    n_eval_episodes=8,
-    device="cpu",
-    random_state=0,
-)
 
-
-@parametrize_with_checks([MetaRidgeRegressor(**SMALL), MetaRidgeClassifier(**SMALL, n_way=2)])
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 # -- the closed-form head ---------------------------------------------------------

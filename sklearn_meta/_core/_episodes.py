@@ -3,6 +3,11 @@
 A *task pool* is built once per ``fit`` from ``y`` and ``groups``. Drawing a
 meta-batch of episodes is a handful of vectorized NumPy calls that return
 row indices into ``X``: no per-sample Python.
+
+Sample weights make draws weighted: a task, class or group is drawn in
+proportion to the mean weight of its samples, and a sample within its task
+or class in proportion to its weight. Equal weights draw exactly as no
+weights, whatever their scale.
 """
 
 from __future__ import annotations
@@ -46,10 +51,23 @@ def _pad(members: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _draw_distinct(
-    rng: np.random.Generator, padded: np.ndarray, sizes: np.ndarray, rows: np.ndarray, k: int
+    rng: np.random.Generator,
+    padded: np.ndarray,
+    sizes: np.ndarray,
+    rows: np.ndarray,
+    k: int,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
-    """For each entry of ``rows``, ``k`` distinct members of that row, in random order."""
+    """For each entry of ``rows``, ``k`` distinct members of that row, in random order.
+
+    With ``weights`` (padded like ``padded``, positive) a member is drawn with
+    probability proportional to its weight: the ``k`` smallest of the
+    exponential keys ``-log(1 - u) / w`` (Efraimidis & Spirakis 2006). Those
+    keys keep the order of ``u`` when weights are equal.
+    """
     keys = rng.random(rows.shape + (padded.shape[1],))
+    if weights is not None:
+        keys = np.minimum(-np.log1p(-keys) / weights[rows], np.finfo(np.float64).max)
     keys[np.arange(padded.shape[1]) >= sizes[rows][..., None]] = np.inf
     if k < padded.shape[1]:
         chosen = np.argpartition(keys, k - 1, axis=-1)[..., :k]
@@ -60,9 +78,43 @@ def _draw_distinct(
     return np.take_along_axis(padded[rows], chosen, axis=-1)
 
 
-def _choose_rows(rng: np.random.Generator, n_rows: int, n_draws: int) -> np.ndarray:
-    """``n_draws`` rows out of ``n_rows``, without repeats while that is possible."""
-    return rng.choice(n_rows, size=n_draws, replace=n_draws > n_rows)
+def _choose_rows(
+    rng: np.random.Generator, n_rows: int, n_draws: int, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """``n_draws`` rows out of ``n_rows``: uniformly without repeats while that
+    is possible, or independently in proportion to unequal ``weights``
+    (drawing without repeats would flatten those proportions)."""
+    probabilities = _probabilities(weights)
+    if probabilities is None:
+        return rng.choice(n_rows, size=n_draws, replace=n_draws > n_rows)
+    return rng.choice(n_rows, size=n_draws, p=probabilities)
+
+
+def _probabilities(weights: np.ndarray | None) -> np.ndarray | None:
+    """Weights as probabilities; None for uniform ones, so that equal weights
+    take the same random draws as no weights."""
+    if weights is None or np.all(weights == weights[0]):
+        return None
+    return weights / weights.sum()
+
+
+def _padded_weights(
+    weights: np.ndarray | None, members: list[np.ndarray], padded: np.ndarray
+) -> np.ndarray | None:
+    """Each member's weight in the layout of ``padded`` (1 in the padding)."""
+    if weights is None:
+        return None
+    layout = np.ones(padded.shape)
+    for row, member in enumerate(members):
+        layout[row, : len(member)] = weights[member]
+    return layout
+
+
+def _mean_weights(weights: np.ndarray | None, members: list[np.ndarray]) -> np.ndarray | None:
+    """Mean weight of each member list: how often a task or class is drawn."""
+    if weights is None:
+        return None
+    return np.array([weights[member].mean() for member in members])
 
 
 def _plural(count: int, noun: str) -> str:
@@ -72,7 +124,14 @@ def _plural(count: int, noun: str) -> str:
 class RegressionTasks:
     """Each group is one task; an episode is ``n_shots + n_queries`` rows of one task."""
 
-    def __init__(self, task_ids: np.ndarray, task_names: np.ndarray, n_shots: int, n_queries: int):
+    def __init__(
+        self,
+        task_ids: np.ndarray,
+        task_names: np.ndarray,
+        n_shots: int,
+        n_queries: int,
+        weights: np.ndarray | None = None,
+    ):
         needed = n_shots + n_queries
         members = _members(task_ids, len(task_names))
         for name, rows in zip(task_names, members, strict=True):
@@ -82,12 +141,15 @@ class RegressionTasks:
                     f"at least n_shots + n_queries = {n_shots} + {n_queries} = {needed}."
                 )
         self.padded, self.sizes = _pad(members)
+        self.sample_weights = _padded_weights(weights, members, self.padded)
+        self.task_weights = _mean_weights(weights, members)
         self.n_shots, self.n_queries = n_shots, n_queries
         self.n_tasks = len(members)
 
     def sample(self, rng: np.random.Generator, n_episodes: int) -> Episodes:
-        tasks = _choose_rows(rng, self.n_tasks, n_episodes)
-        rows = _draw_distinct(rng, self.padded, self.sizes, tasks, self.n_shots + self.n_queries)
+        tasks = _choose_rows(rng, self.n_tasks, n_episodes, self.task_weights)
+        needed = self.n_shots + self.n_queries
+        rows = _draw_distinct(rng, self.padded, self.sizes, tasks, needed, self.sample_weights)
         return Episodes(rows[:, : self.n_shots], rows[:, self.n_shots :])
 
 
@@ -107,6 +169,7 @@ class ClassificationTasks:
         n_way: int,
         n_shots: int,
         n_queries: int,
+        weights: np.ndarray | None = None,
     ):
         needed = n_shots + n_queries
         members = _members(class_ids, len(class_names))
@@ -125,14 +188,27 @@ class ClassificationTasks:
                 )
         self.samples, self.sample_counts = _pad(members)
         self.classes, self.class_counts = _pad(list(group_of_class))
+        self.sample_weights = _padded_weights(weights, members, self.samples)
+        class_weights = _mean_weights(weights, members)
+        self.class_weights = _padded_weights(class_weights, list(group_of_class), self.classes)
+        self.group_weights = _mean_weights(
+            weights, [np.concatenate([members[c] for c in classes]) for classes in group_of_class]
+        )
         self.n_way, self.n_shots, self.n_queries = n_way, n_shots, n_queries
         self.n_tasks = max(1, len(members) // n_way)  # class-disjoint episodes in one pass
 
     def sample(self, rng: np.random.Generator, n_episodes: int) -> Episodes:
-        groups = rng.integers(len(self.classes), size=n_episodes)
-        classes = _draw_distinct(rng, self.classes, self.class_counts, groups, self.n_way)
+        group_probabilities = _probabilities(self.group_weights)
+        if group_probabilities is None:
+            groups = rng.integers(len(self.classes), size=n_episodes)
+        else:
+            groups = rng.choice(len(self.classes), n_episodes, p=group_probabilities)
+        classes = _draw_distinct(
+            rng, self.classes, self.class_counts, groups, self.n_way, self.class_weights
+        )
+        needed = self.n_shots + self.n_queries
         rows = _draw_distinct(
-            rng, self.samples, self.sample_counts, classes, self.n_shots + self.n_queries
+            rng, self.samples, self.sample_counts, classes, needed, self.sample_weights
         )
         labels = np.broadcast_to(np.arange(self.n_way)[None, :, None], rows.shape).copy()
         support, query = rows[..., : self.n_shots], rows[..., self.n_shots :]
@@ -156,13 +232,21 @@ class PooledClasses:
     number of minibatches in one pass over the rows.
     """
 
-    def __init__(self, class_ids: np.ndarray, n_classes: int, n_support: int, n_query: int):
-        self.class_ids = class_ids
+    def __init__(
+        self,
+        class_ids: np.ndarray,
+        n_classes: int,
+        n_support: int,
+        n_query: int,
+        weights: np.ndarray | None = None,
+    ):
+        self.class_ids, self.weights = class_ids, weights
         self.n_way, self.n_support, self.n_query = n_classes, n_support, n_query
         self.n_tasks = max(1, -(-len(class_ids) // (n_support + n_query)))
 
     def sample(self, rng: np.random.Generator, n_episodes: int) -> Episodes:
-        rows = _choose_rows(rng, len(self.class_ids), n_episodes * (self.n_support + self.n_query))
+        n_rows = n_episodes * (self.n_support + self.n_query)
+        rows = _choose_rows(rng, len(self.class_ids), n_rows, self.weights)
         rows = rows.reshape(n_episodes, -1)
         labels = self.class_ids[rows]
         split = self.n_support

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sklearn_meta._core._episodes import ClassificationTasks, RegressionTasks
+from sklearn_meta._core._episodes import ClassificationTasks, PooledClasses, RegressionTasks
 
 
 def test_regression_episodes_stay_in_one_task_without_repeats():
@@ -85,3 +85,60 @@ def test_group_with_too_few_classes_is_named():
         ClassificationTasks(
             y, np.arange(4), [np.arange(3), np.array([3])], np.array(["g1", "g2"]), 2, 1, 1
         )
+
+
+def _episode_rows(episodes) -> np.ndarray:
+    return np.concatenate([episodes.support, episodes.query], axis=1)
+
+
+def test_equal_weights_of_any_scale_draw_as_no_weights():
+    task_ids = np.repeat(np.arange(5), 8)
+    draws = [
+        RegressionTasks(task_ids, np.arange(5), 2, 3, weights).sample(np.random.default_rng(0), 9)
+        for weights in (None, np.ones(40), np.full(40, 2.5))
+    ]
+    for episodes in draws[1:]:
+        np.testing.assert_array_equal(_episode_rows(episodes), _episode_rows(draws[0]))
+    y = np.repeat(np.arange(6), 5)
+    draws = [
+        ClassificationTasks(y, np.arange(6), [np.arange(6)], np.array([None]), 3, 1, 2, weights)
+        .sample(np.random.default_rng(0), 9)
+        for weights in (None, np.full(30, 0.5))
+    ]
+    np.testing.assert_array_equal(_episode_rows(draws[1]), _episode_rows(draws[0]))
+
+
+def test_samples_are_drawn_in_proportion_to_their_weight():
+    weights = np.array([1.0, 1.0, 2.0, 4.0])
+    pool = RegressionTasks(np.zeros(4, dtype=int), np.array([None]), 1, 1, weights)
+    support = pool.sample(np.random.default_rng(0), 20000).support[:, 0]
+    # the first of two draws without replacement, so exactly w / sum(w)
+    np.testing.assert_allclose(np.bincount(support) / len(support), weights / 8, atol=0.01)
+
+
+def test_tasks_are_drawn_in_proportion_to_their_mean_weight():
+    task_ids = np.repeat([0, 1], [4, 12])  # the size of a task does not matter
+    weights = np.where(task_ids == 0, 3.0, 1.0)
+    pool = RegressionTasks(task_ids, np.arange(2), 1, 1, weights)
+    rng = np.random.default_rng(0)
+    tasks = np.concatenate([task_ids[pool.sample(rng, 1).support[:, 0]] for _ in range(4000)])
+    assert np.mean(tasks == 0) == pytest.approx(0.75, abs=0.02)
+
+
+def test_classes_are_drawn_in_proportion_to_their_mean_weight():
+    y = np.repeat(np.arange(3), 4)
+    weights = np.where(y == 2, 8.0, 1.0)
+    pool = ClassificationTasks(y, np.arange(3), [np.arange(3)], np.array([None]), 2, 1, 1, weights)
+    episodes = pool.sample(np.random.default_rng(0), 5000)
+    has_heavy_class = (y[episodes.support] == 2).any(axis=1)
+    # class 2 misses an episode only when both other classes beat it: 2 * (1/10) * (1/9)
+    assert np.mean(has_heavy_class) == pytest.approx(1 - 2 / 90, abs=0.01)
+
+
+def test_pooled_rows_are_drawn_in_proportion_to_their_weight():
+    class_ids = np.repeat([0, 1], [90, 10])
+    weights = np.where(class_ids == 0, 1 / 90, 1 / 10)  # "balanced"
+    pool = PooledClasses(class_ids, 2, n_support=10, n_query=10, weights=weights)
+    episodes = pool.sample(np.random.default_rng(0), 100)
+    labels = np.concatenate([episodes.support_labels, episodes.query_labels], axis=1)
+    assert labels.mean() == pytest.approx(0.5, abs=0.03)  # half the rows, not a tenth

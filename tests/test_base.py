@@ -1,0 +1,128 @@
+"""The shell shared by every estimator: sample and class weights in ``fit``."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn import config_context
+from sklearn.model_selection import GroupKFold, cross_validate
+from sklearn.utils.class_weight import compute_sample_weight
+
+from sklearn_meta import FineTuneClassifier, MAMLClassifier, MAMLRegressor, MetaClassifier
+
+FAST = dict(max_iter=10, n_eval_episodes=10, device="cpu", random_state=0)
+
+
+def assert_same_parameters(a, b):
+    for (name, left), (_, right) in zip(
+        a.learner_.state_dict().items(), b.learner_.state_dict().items(), strict=True
+    ):
+        torch.testing.assert_close(left, right, rtol=0, atol=0, msg=name)
+
+
+def test_samples_of_weight_zero_are_left_out(sinusoid):
+    X, y, groups = sinusoid
+    weights = np.where(groups < 30, 1.0, 0.0)
+    weighted = MAMLRegressor(**FAST).fit(X, y, groups, sample_weight=weights)
+    kept = groups < 30
+    plain = MAMLRegressor(**FAST).fit(X[kept], y[kept], groups[kept])
+    assert_same_parameters(weighted, plain)
+
+
+def test_weights_change_the_training(sinusoid):
+    X, y, groups = sinusoid
+    plain = MAMLRegressor(**FAST).fit(X, y, groups)
+    scaled = MAMLRegressor(**FAST).fit(X, y, groups, sample_weight=np.full(len(y), 3.0))
+    assert_same_parameters(scaled, plain)
+    weights = np.where(groups % 2 == 0, 5.0, 1.0)
+    weighted = MAMLRegressor(**FAST).fit(X, y, groups, sample_weight=weights)
+    with pytest.raises(AssertionError):
+        assert_same_parameters(weighted, plain)
+
+
+def test_class_weight_multiplies_sample_weight(blobs_classes):
+    X, y = blobs_classes
+    class_weight = {label: 1.0 + label for label in range(12)}
+    sample_weight = np.linspace(0.5, 1.5, len(y))
+    by_class = MAMLClassifier(n_way=3, class_weight=class_weight, **FAST)
+    by_class.fit(X, y, sample_weight=sample_weight)
+    by_sample = MAMLClassifier(n_way=3, **FAST).fit(X, y, sample_weight=sample_weight * (1 + y))
+    assert_same_parameters(by_class, by_sample)
+    np.testing.assert_array_equal(by_class.classes_, np.arange(12))
+
+
+def test_class_weight_zero_leaves_a_class_out_of_meta_training(blobs_classes):
+    X, y = blobs_classes
+    without = MAMLClassifier(n_way=3, class_weight={11: 0.0}, **FAST).fit(X, y)
+    kept = y != 11
+    plain = MAMLClassifier(n_way=3, **FAST).fit(X[kept], y[kept])
+    assert_same_parameters(without, plain)
+
+
+def test_balanced_class_weight_is_the_balanced_sample_weight(blobs_classes):
+    X, y = blobs_classes
+    rows = np.flatnonzero((y > 3) | (np.arange(len(y)) % 30 < 6))  # classes 0-3 are rare
+    X, y = X[rows], y[rows]
+    settings = dict(n_way=4, n_shots=2, n_queries=3, inner_steps=3, **FAST)
+    balanced = FineTuneClassifier(class_weight="balanced", **settings).fit(X, y)
+    weights = compute_sample_weight("balanced", y)
+    by_sample = FineTuneClassifier(**settings).fit(X, y, sample_weight=weights)
+    assert_same_parameters(balanced, by_sample)
+    plain = FineTuneClassifier(**settings).fit(X, y)
+    with pytest.raises(AssertionError):
+        assert_same_parameters(balanced, plain)
+
+
+def test_front_door_passes_weights_on(blobs_classes):
+    X, y = blobs_classes
+    weights = np.where(y < 6, 2.0, 1.0)
+    door = MetaClassifier("anil", n_way=3, class_weight={0: 3.0}, **FAST)
+    door.fit(X, y, sample_weight=weights)
+    direct = MAMLClassifier(n_way=3, adapt_layers="head", class_weight={0: 3.0}, **FAST)
+    assert_same_parameters(door.estimator_, direct.fit(X, y, sample_weight=weights))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(sample_weight=np.zeros(360)), "zero for every sample"),
+        (dict(sample_weight=-np.ones(360)), "negative"),
+        (dict(sample_weight=np.ones(3)), "sample_weight has shape"),
+    ],
+)
+def test_bad_weights_are_refused_and_leave_the_model_as_it_was(blobs_classes, kwargs, message):
+    X, y = blobs_classes
+    clf = MAMLClassifier(n_way=3, **FAST).fit(X, y)
+    before = clf.predict_proba(X)
+    with pytest.raises(ValueError, match=message):
+        clf.fit(X, y, **kwargs)
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+    assert clf.n_iter_ == FAST["max_iter"]
+
+
+@pytest.mark.parametrize("class_weight", ["sometimes", 3, [1, 2]])
+def test_bad_class_weight_is_refused(blobs_classes, class_weight):
+    X, y = blobs_classes
+    with pytest.raises(ValueError, match="class_weight must be"):
+        MAMLClassifier(class_weight=class_weight, **FAST).fit(X, y)
+
+
+def test_routed_sample_weight_reaches_fit_in_cross_validate(sinusoid):
+    X, y, groups = sinusoid
+    weights = np.where(groups % 3 == 0, 0.0, 1.0 + groups % 2)
+    with config_context(enable_metadata_routing=True):
+        maml = MAMLRegressor(**FAST).set_fit_request(groups=True, sample_weight=True)
+        maml.set_score_request(groups=True, sample_weight=False)
+        result = cross_validate(
+            maml,
+            X,
+            y,
+            cv=GroupKFold(3),
+            params={"groups": groups, "sample_weight": weights},
+            return_estimator=True,
+            return_indices=True,
+        )
+    for fitted, train in zip(result["estimator"], result["indices"]["train"], strict=True):
+        direct = MAMLRegressor(**FAST).fit(
+            X[train], y[train], groups[train], sample_weight=weights[train]
+        )
+        assert_same_parameters(fitted, direct)
