@@ -9,6 +9,7 @@ outputs into predictions and apply a scikit-learn metric episode by episode.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,10 @@ from .._front_door import _FrontDoor
 from .._validation import check_int, encode_groups
 
 RESPONSE_METHODS = ("predict", "predict_proba")
+
+# torch.func transforms are not thread-safe: joblib's threading backend runs
+# the episodes of one process one meta-batch at a time.
+_TRANSFORM_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -248,11 +253,11 @@ def episode_outputs(
 
     outputs = []
     size = meta.meta_batch_size
-    with torch.no_grad():
-        for start in range(0, len(batch), size):
-            chunk = EpisodeBatch(*(t[start : start + size] for t in batch.tensors()))
+    for start in range(0, len(batch), size):
+        chunk = EpisodeBatch(*(t[start : start + size] for t in batch.tensors()))
+        with _TRANSFORM_LOCK, torch.no_grad():
             result = map_episodes(adapt_and_predict, chunk, bool(meta.vectorized_))
-            outputs.append(result.float().cpu().numpy())
+        outputs.append(result.float().cpu().numpy())
     return np.concatenate(outputs).astype(np.float64)
 
 
@@ -323,7 +328,7 @@ def episode_scores(
     if n_parts == 1:
         results = [_outputs(meta, drawn[i], settings[i], start, stop) for i, start, stop in jobs]
     else:
-        results = Parallel(n_jobs=n_jobs)(
+        results = Parallel(n_jobs=n_jobs, prefer="processes")(
             delayed(_outputs)(meta, drawn[i], settings[i], start, stop) for i, start, stop in jobs
         )
     scores = []

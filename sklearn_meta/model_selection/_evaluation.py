@@ -135,7 +135,9 @@ def evaluate_few_shot(
         predicted labels or values and reported as is.
     n_jobs : int, default=None
         Joblib workers that share the episodes (in runs of whole
-        meta-batches); the scores do not depend on it. None means 1.
+        meta-batches); the scores do not depend on it. None means 1. Worker
+        processes pay off on CPUs with many cores; threads (joblib's
+        threading backend) take turns, as ``torch.func`` is not thread-safe.
     random_state : int, RandomState instance or None, default=None
         Seeds the draw of the episodes; every shot count starts from the same
         seed. An int evaluates every estimator on the same episodes.
