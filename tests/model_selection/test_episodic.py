@@ -1,4 +1,5 @@
 import copy
+from functools import partial
 
 import numpy as np
 import pytest
@@ -52,9 +53,9 @@ def test_draws_depend_only_on_random_state(few_shot_classes, maml_classifier, pr
     first = draw_episodes(maml_classifier, X[~train], y[~train], None, settings, 7)
     again = draw_episodes(protonet, X[~train], y[~train], None, settings, 7)
     other = draw_episodes(maml_classifier, X[~train], y[~train], None, settings, 8)
-    for a, b in zip(first.batch.tensors(), again.batch.tensors(), strict=True):
+    for a, b in zip(first.batch().tensors(), again.batch().tensors(), strict=True):
         assert a.equal(b)
-    assert not first.batch.x_support.equal(other.batch.x_support)
+    assert not first.batch().x_support.equal(other.batch().x_support)
 
 
 def test_episode_classes_map_outputs_back_to_labels(few_shot_classes, protonet):
@@ -65,7 +66,7 @@ def test_episode_classes_map_outputs_back_to_labels(few_shot_classes, protonet):
     assert drawn.classes.shape == (10, 3)
     assert drawn.y_true.shape == (10, 9)
     for e in range(10):  # episode-local query labels name the same classes as y_true
-        local = drawn.batch.y_query[e].numpy()
+        local = drawn.batch().y_query[e].numpy()
         np.testing.assert_array_equal(drawn.classes[e][local], drawn.y_true[e])
     logits = np.eye(3)[[2, 0, 1]]
     classes = np.array(["b", "c", "a"])
@@ -99,14 +100,14 @@ def test_spans_cover_whole_meta_batches():
 def test_outputs_per_meta_batch_match_one_call(few_shot_classes, maml_classifier):
     X, y, train = few_shot_classes
     drawn = draw_episodes(maml_classifier, X[~train], y[~train], None, Settings(2, 3, 20), 0)
-    together = episode_outputs(maml_classifier, drawn.batch, drawn.n_outputs, None)
+    together = episode_outputs(maml_classifier, drawn, None)
     halves = [
-        episode_outputs(maml_classifier, drawn.slice(a, b), drawn.n_outputs, None)
-        for a, b in [(0, 8), (8, 20)]
+        episode_outputs(maml_classifier, drawn, None, a, b)
+        for a, b in [(0, 5), (5, 20)]  # runs that are not whole meta-batches
     ]
     assert together.shape == (20, 9, 3)
     np.testing.assert_allclose(np.concatenate(halves), together, atol=1e-6)
-    more_steps = episode_outputs(maml_classifier, drawn.batch, drawn.n_outputs, 10)
+    more_steps = episode_outputs(maml_classifier, drawn, 10)
     assert not np.allclose(more_steps, together)
 
 
@@ -151,3 +152,20 @@ def test_resolve_metric(maml_classifier, maml_regressor):
     assert resolve_metric(accuracy_score, maml_classifier) == Metric(accuracy_score)
     with pytest.raises(TypeError, match="scoring must be"):
         resolve_metric(3, maml_classifier)
+
+
+@pytest.mark.parametrize("metric", [accuracy_score, mean_squared_error])
+def test_vectorized_default_metrics_agree_with_sklearn(
+    few_shot_classes, protonet, sine_split, maml_regressor, metric
+):
+    if metric is accuracy_score:
+        X, y, train = few_shot_classes
+        meta, X, y, groups = protonet, X[~train], y[~train], None
+    else:
+        X, y, groups, train = sine_split
+        meta, X, y, groups = maml_regressor, X[~train], y[~train], groups[~train]
+    settings = [Settings(2, 5, 30)]
+    (fast,) = episode_scores(meta, X, y, groups, settings, Metric(metric), 0)
+    (slow,) = episode_scores(meta, X, y, groups, settings, Metric(partial(metric)), 0)
+    np.testing.assert_allclose(fast, slow, rtol=1e-12)
+    assert np.ptp(fast) > 0
