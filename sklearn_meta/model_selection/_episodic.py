@@ -194,11 +194,10 @@ def meta_estimator(estimator, X):
 
 
 def draw_episodes(
-    meta: BaseMetaEstimator, X, y, groups, settings: Settings, random_state
+    meta: BaseMetaEstimator, X, y, groups, settings: Settings, seed: int
 ) -> DrawnEpisodes:
-    """``settings.n_episodes`` episodes of ``(X, y, groups)``; the draw depends
-    only on ``random_state`` (an int gives the same episodes on every call and
-    for every estimator, as ``score`` does with the estimator's own)."""
+    """``settings.n_episodes`` episodes of ``(X, y, groups)``, drawn by a
+    generator seeded with ``seed``: the same episodes for every estimator."""
     X, y = meta._validate_X_y(X, y, reset=False)
     codes, labels = meta._encode_targets(y, fitting=False)
     group_codes, group_names = encode_groups(groups, len(X))
@@ -206,7 +205,6 @@ def draw_episodes(
         pool = _regression_pool(group_codes, group_names, settings)
     else:
         pool = _classification_pool(meta, codes, labels, group_codes, group_names, settings)
-    seed = check_random_state(random_state).randint(2**31 - 1)
     episodes = pool.sample(np.random.default_rng(seed), settings.n_episodes)
     tensors = meta._tensors(X, codes)
     if labels is None:
@@ -344,8 +342,9 @@ def episode_scores(
 ) -> list[np.ndarray]:
     """Per-episode scores for each of ``settings``.
 
-    All episodes are drawn here first, each setting from the same
-    ``random_state``; then contiguous runs of whole meta-batches are spread
+    All episodes are drawn here first, each setting from one seed that
+    ``random_state`` gives (for an int, the seed ``score`` of an estimator with
+    that ``random_state`` draws from); then contiguous runs of whole meta-batches are spread
     over ``n_jobs`` joblib workers. The outputs do not depend on ``n_jobs``.
     """
     if not is_classifier(meta) and metric.response_method != "predict":
@@ -353,7 +352,8 @@ def episode_scores(
             f"response_method={metric.response_method!r} needs a classifier; "
             f"{type(meta).__name__} is a regressor: use 'predict'."
         )
-    drawn = [draw_episodes(meta, X, y, groups, s, random_state) for s in settings]
+    seed = check_random_state(random_state).randint(2**31 - 1)
+    drawn = [draw_episodes(meta, X, y, groups, s, seed) for s in settings]
     for s in settings:  # raise before any work for learners without inner steps
         meta._adaptation_loop(s.inner_steps)
     n_parts = effective_n_jobs(n_jobs)

@@ -1,3 +1,5 @@
+import pickle
+
 import numpy as np
 import pytest
 from joblib import parallel_backend
@@ -9,6 +11,7 @@ from sklearn_meta.model_selection import (
     few_shot_curve,
     make_episodic_scorer,
 )
+from sklearn_meta.model_selection._episodic import Settings, _spans, draw_episodes, episode_outputs
 from sklearn_meta.model_selection._evaluation import confidence_interval
 
 
@@ -84,12 +87,17 @@ def test_threads_give_the_same_scores(few_shot_classes, maml_classifier, serial_
     np.testing.assert_array_equal(threads.scores, serial.scores)
 
 
-def test_worker_processes_give_the_same_scores(few_shot_classes, maml_classifier, serial_run):
-    """The estimator is pickled to each worker (slow: every worker imports torch)."""
+def test_what_a_worker_process_receives_gives_the_same_outputs(few_shot_classes, maml_classifier):
+    """Worker processes get the estimator and the drawn episodes pickled; a
+    real loky pool is left out here, as each worker spends seconds importing torch."""
     X, y, train = few_shot_classes
-    kwargs, serial = serial_run
-    processes = evaluate_few_shot(maml_classifier, X[~train], y[~train], n_jobs=2, **kwargs)
-    np.testing.assert_array_equal(processes.scores, serial.scores)
+    settings = Settings(2, 4, 40)
+    drawn = draw_episodes(maml_classifier, X[~train], y[~train], None, settings, 0)
+    serial = episode_outputs(maml_classifier, drawn, None)
+    meta, shipped = pickle.loads(pickle.dumps((maml_classifier, drawn)))
+    spans = _spans(len(drawn), meta.meta_batch_size, 2)
+    parts = [episode_outputs(meta, shipped, None, start, stop) for start, stop in spans]
+    np.testing.assert_array_equal(np.concatenate(parts), serial)
 
 
 def test_scoring_options(few_shot_classes, protonet):
@@ -149,3 +157,14 @@ def test_adaptation_step_curve(sine_split, maml_regressor):
     assert errors[1].mean() < errors[0].mean()  # adapting helps on new tasks
     with pytest.raises(ValueError, match="param_name must be one of"):
         few_shot_curve(maml_regressor, X, y, groups, param_name="n_way")
+
+
+def test_every_value_draws_the_same_episodes(few_shot_classes, maml_classifier):
+    """Also from a RandomState, which advances: one seed for the whole curve."""
+    X, y, train = few_shot_classes
+    _, scores = few_shot_curve(
+        maml_classifier, X[~train], y[~train], param_name="inner_steps", param_range=[2, 2],
+        n_episodes=30, random_state=np.random.RandomState(0),
+    )  # fmt: skip
+    np.testing.assert_array_equal(scores[0], scores[1])
+    assert np.ptp(scores[0]) > 0
