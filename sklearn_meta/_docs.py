@@ -114,7 +114,7 @@ PARAMETERS: dict[str, tuple[str, str]] = {
 FITTED_ATTRIBUTES = """\
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit``, when ``X`` has string column names.
     n_iter_ : int
         Outer steps taken so far.
