@@ -9,9 +9,10 @@ Meta-train MAML (Finn et al. 2017) on sine-wave regression tasks
 The baseline gets the same network and the same training budget but no
 inner loop (``inner_steps=0``): it is one network trained on the pooled
 tasks, i.e. ordinary supervised learning on all the data. Both are then
-adapted to the new task with the same 10 gradient steps. Because the pooled
-tasks average out to almost zero, the baseline has little to start from;
-MAML has learned an initialization from which a few steps fit any sine.
+adapted to the new task with the same 10 gradient steps. The baseline has
+learned the average of all the sines, one curve, and a few steps move it
+only part of the way toward a new one; MAML has learned an initialization
+from which a few steps fit any sine.
 
 The training budget here is tiny so that the example runs in seconds; the
 ``sklearn-meta demo`` command trains for 7000 steps.
