@@ -18,3 +18,40 @@ def blobs_classes():
     y = np.repeat(np.arange(12), 30)
     X = centers[y] + rng.normal(size=(len(y), 6))
     return X.astype(np.float64), y
+
+
+def omniglot_ink(alphabet: int, character: int, drawer: int, size: int = 20) -> np.ndarray:
+    """A distinct, asymmetric pattern of ink (True) for one drawing."""
+    rng = np.random.default_rng([alphabet, character, drawer])
+    ink = rng.random((size, size)) < 0.15
+    ink[2 + character, 1 : 5 + drawer] = True  # a stroke set by character and drawer
+    return ink
+
+
+def write_omniglot(
+    root,
+    subset="background",
+    alphabets=("Latin", "Greek"),
+    n_characters=3,
+    n_drawers=2,
+    size=20,
+):
+    """Made-up Omniglot files in the official layout under ``root``:
+    ``images_<subset>/<alphabet>/<character>/<id>_<drawer>.png``, black (0)
+    ink on white (1) in mode "1" as the real files, the ink of
+    :func:`omniglot_ink`. Returns ``root``."""
+    image = pytest.importorskip("PIL.Image")
+    for a, alphabet in enumerate(alphabets):
+        for c in range(1, n_characters + 1):
+            folder = root / f"images_{subset}" / alphabet / f"character{c:02d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for d in range(1, n_drawers + 1):
+                ink = omniglot_ink(a, c, d, size)
+                image.fromarray(~ink).save(folder / f"{c:02d}{a:02d}_{d:02d}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def omniglot_files():
+    """:func:`write_omniglot` and :func:`omniglot_ink`, for tests that make Omniglot files."""
+    return write_omniglot, omniglot_ink

@@ -77,7 +77,7 @@ def test_a_command_is_required(capsys):
     with pytest.raises(SystemExit) as raised:
         main([])
     assert raised.value.code == 2
-    assert "{demo}" in capsys.readouterr().err
+    assert "{demo,benchmark}" in capsys.readouterr().err
 
 
 def test_python_dash_m_runs_the_command_line(monkeypatch, capsys):
@@ -90,3 +90,185 @@ def test_python_dash_m_runs_the_command_line(monkeypatch, capsys):
     assert out.startswith("usage: sklearn-meta demo")
     for option in ("--max-iter", "--random-state", "--device", "--output"):
         assert option in out
+
+
+# -- sklearn-meta benchmark ---------------------------------------------------
+TINY_BENCHMARK = ["--max-iter", "2", "--episodes", "4", "--device", "cpu"]
+CELL = re.compile(r"^(\*\*)?\d{1,3}\.\d ± \d{1,3}\.\d(\*\*)?$")
+
+
+def markdown_rows(out: str, header_start: str) -> tuple[list[str], list[list[str]]]:
+    """The header cells and the rows of cells of the markdown table that starts with
+    ``header_start``."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    assert set(lines[start + 1]) == {"|", "-"}
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return [cell.strip() for cell in lines[start].strip("|").split("|")], rows
+
+
+def run_benchmark(args: list[str], capsys) -> tuple[str, str]:
+    threads = torch.get_num_threads()
+    assert main(["benchmark", *args]) == 0
+    assert torch.get_num_threads() == threads  # --threads is undone
+    captured = capsys.readouterr()
+    return captured.out, captured.err
+
+
+def test_benchmark_classification_table(tmp_path, capsys):
+    output = tmp_path / "results.md"
+    args = ["classification", *TINY_BENCHMARK, "--algorithms", "protonet", "--output", str(output)]
+    out, err = run_benchmark(args, capsys)
+
+    assert out.startswith("# sklearn-meta benchmarks\n")
+    assert f"- Command: `sklearn-meta benchmark {' '.join(args)}`" in out
+    for line in ("- Date: ", "- CPU: ", "- GPU: ", "- Software: torch "):
+        assert "\n" + line in out
+    assert "## Few-shot classification on held-out classes" in out
+    header, rows = markdown_rows(out, "| learner |")
+    assert header == [
+        "learner",
+        "digits 4-way 1-shot",
+        "digits 4-way 5-shot",
+        "synthetic 5-way 1-shot",
+        "synthetic 5-way 5-shot",
+    ]
+    assert [row[0] for row in rows] == ["protonet", "**finetune (baseline)**"]
+    for row in rows:
+        assert all(CELL.match(cell) for cell in row[1:]), row
+    for column in range(1, 5):  # the better of the two is bold
+        assert sum(row[column].startswith("**") for row in rows) >= 1
+    assert "4 test episodes" in out and "max_iter=2" in out
+    # progress on stderr, one line per learner and setting; the report in the file
+    assert err.count("-shot protonet: ") == 4 and err.count("-shot finetune: ") == 4
+    assert output.read_text() == out.rstrip("\n") + "\n"
+
+
+def test_benchmark_sinusoid_table(capsys):
+    out, err = run_benchmark(["sinusoid", *TINY_BENCHMARK], capsys)
+    assert "## Sinusoid regression (MAML protocol, Finn et al. 2017)" in out
+    header, rows = markdown_rows(out, "| model |")
+    assert header == ["model", "K", "steps", "MSE (mean ± 95% CI)", "median", "diverged", "paper"]
+    expected = [(m, k, s) for m in ("MAML", "baseline") for k in (5, 10) for s in (0, 1, 5, 10)]
+    assert [(r[0], int(r[1]), int(r[2])) for r in rows] == expected
+    paper = {(r[0], r[1], r[2]): r[6] for r in rows if r[6]}
+    assert paper == {
+        ("MAML", "5", "1"): "0.67",
+        ("MAML", "5", "5"): "0.38",
+        ("MAML", "5", "10"): "0.35",
+        ("baseline", "5", "1"): "2.41",
+        ("baseline", "5", "5"): "2.23",
+        ("baseline", "5", "10"): "2.19",
+    }
+    for row in rows:
+        mean, ci = (float(v) for v in row[3].split(" ± "))
+        assert mean > 0 and ci > 0 and float(row[4]) > 0 and row[5] == "0"
+    assert "2 steps each on 20000 training tasks" in out and "4 unseen tasks" in out
+    assert "sinusoid: fitting MAML" in err and "sinusoid: fitting baseline" in err
+
+
+@pytest.fixture(scope="module")
+def omniglot_root(tmp_path_factory, omniglot_files):
+    """Both subsets: 2 alphabets of 3 characters drawn twice each."""
+    write, _ = omniglot_files
+    root = tmp_path_factory.mktemp("omniglot")
+    write(root, "background", ("Latin", "Greek"))
+    write(root, "evaluation", ("Angelic", "Keble"))
+    return root
+
+
+def test_benchmark_omniglot_table(omniglot_root, capsys):
+    args = ["omniglot", "--omniglot", str(omniglot_root), "--ways", "2,3", "--shots", "1"]
+    args += ["--queries", "1", "--max-iter", "1", "--episodes", "3", "--device", "cpu"]
+    out, err = run_benchmark([*args, "--algorithms", "protonet"], capsys)
+    assert "## Omniglot N-way K-shot classification (Conv4)" in out
+    # rotations make 4 x 6 training classes; the evaluation set has none
+    assert "(24 classes, 48 images)" in out and "without rotations (6 classes)" in out
+    assert 'module="conv4", input_shape=(1, 28, 28)' in out
+    header, rows = markdown_rows(out, "| learner |")
+    assert header == ["learner", "Omniglot 2-way 1-shot", "Omniglot 3-way 1-shot"]
+    # no published numbers for these settings: no rows in italics
+    assert [row[0] for row in rows] == ["protonet", "**finetune (baseline)**"]
+    for row in rows:
+        assert all(CELL.match(cell) for cell in row[1:]), row
+    assert "Differences from the published protocols" in out
+    assert f"omniglot: reading {omniglot_root}" in err
+
+
+def test_benchmark_defaults_reproduce_the_recorded_protocols(omniglot_root, monkeypatch, capsys):
+    from sklearn_meta._benchmarks import _classification, _omniglot, _sinusoid
+
+    calls = {}
+    for module, name in [
+        (_sinusoid, "run_sinusoid"),
+        (_classification, "run_classification"),
+        (_omniglot, "run_omniglot"),
+    ]:
+
+        def fake(*args, _name=name, **kwargs):
+            calls[_name] = (args, kwargs)
+            return f"## {_name}"
+
+        monkeypatch.setattr(module, name, fake)
+
+    out, _ = run_benchmark([], capsys)
+    assert list(calls) == ["run_sinusoid", "run_classification"]  # no omniglot without a path
+    assert out.index("## run_sinusoid") < out.index("## run_classification")
+    sinusoid = calls["run_sinusoid"][1]
+    assert (sinusoid["max_iter"], sinusoid["n_test_tasks"], sinusoid["random_state"]) == (
+        70_000,
+        600,
+        0,
+    )
+    classification = calls["run_classification"][1]
+    assert classification["max_iter"] == 500 and classification["n_episodes"] == 600
+    assert classification["shots"] == (1, 5)
+    assert tuple(classification["algorithms"]) == (
+        "maml", "fomaml", "metasgd", "anil", "lstm", "reptile", "protonet", "ridge", "finetune"
+    )  # fmt: skip
+
+    calls.clear()
+    run_benchmark(["--omniglot", str(omniglot_root)], capsys)
+    assert list(calls) == ["run_sinusoid", "run_classification", "run_omniglot"]
+    args, omniglot = calls["run_omniglot"]
+    assert args == (omniglot_root,)
+    assert omniglot["max_iter"] == 10_000 and omniglot["n_episodes"] == 600
+    assert tuple(omniglot["algorithms"]) == ("protonet", "maml", "finetune")
+    assert omniglot["ways"] == (5, 20) and omniglot["shots"] == (1, 5)
+    assert omniglot["n_queries"] is None and omniglot["train_way"] is None
+    assert omniglot["within_alphabet"] is False
+
+    calls.clear()
+    run_benchmark(["classification", "sinusoid", "classification", "--max-iter", "7"], capsys)
+    assert list(calls) == ["run_classification", "run_sinusoid"]  # as named, once each
+    assert calls["run_sinusoid"][1]["max_iter"] == calls["run_classification"][1]["max_iter"] == 7
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["omniglot"], "the omniglot table needs --omniglot PATH"),
+        (["speed"], "unknown table 'speed' (choose from sinusoid, classification, omniglot)"),
+        (["--algorithms", "maml,foo"], "unknown algorithm 'foo'"),
+        (["--max-iter", "0"], "--max-iter: must be a positive integer"),
+        (["--episodes", "many"], "--episodes: must be a positive integer"),
+        (["--shots", "1,0"], "--shots: must be a positive integer"),
+        (["--ways", "5,1"], "--ways: must be an integer >= 2"),
+        (["--train-way", "1"], "--train-way: must be an integer >= 2"),
+        (["--omniglot", "{tmp}/nowhere"], "--omniglot: The path {tmp}/nowhere does not exist"),
+        (["--omniglot", "{tmp}"], "Neither images_background.zip nor the folder"),
+        (["--output", "{tmp}/missing/results.md"], "--output: the folder {tmp}/missing does not"),
+    ],
+)
+def test_benchmark_rejects_bad_arguments(args, message, tmp_path, capsys):
+    args = [arg.format(tmp=tmp_path) for arg in args]
+    with pytest.raises(SystemExit) as raised:
+        main(["benchmark", *args])
+    assert raised.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: sklearn-meta benchmark")
+    assert message.format(tmp=tmp_path) in " ".join(err.split())

@@ -16,29 +16,13 @@ ALPHABETS = ("Latin", "Greek")
 N_CHARACTERS, N_DRAWERS = 3, 2
 
 
-def _ink(alphabet: int, character: int, drawer: int) -> np.ndarray:
-    """A distinct, asymmetric pattern of ink (True) for one drawing."""
-    rng = np.random.default_rng([alphabet, character, drawer])
-    ink = rng.random((SIZE, SIZE)) < 0.15
-    ink[2 + character, 1 : 5 + drawer] = True  # a stroke set by character and drawer
-    return ink
-
-
-def _write_folder(root):
-    """The official layout: images_background/<alphabet>/<character>/<id>_<drawer>.png."""
-    for a, alphabet in enumerate(ALPHABETS):
-        for c in range(1, N_CHARACTERS + 1):
-            for d in range(1, N_DRAWERS + 1):
-                file = root / "images_background" / alphabet / f"character{c:02d}"
-                file.mkdir(parents=True, exist_ok=True)
-                # mode "1" as the real files: black (0) ink on white (1)
-                Image.fromarray(~_ink(a, c, d)).save(file / f"{c:02d}{a:02d}_{d:02d}.png")
-    return root
-
-
 @pytest.fixture(scope="module")
-def omniglot_folder(tmp_path_factory):
-    return _write_folder(tmp_path_factory.mktemp("folder"))
+def omniglot_folder(tmp_path_factory, omniglot_files):
+    write, _ = omniglot_files
+    root = tmp_path_factory.mktemp("folder")
+    return write(
+        root, alphabets=ALPHABETS, n_characters=N_CHARACTERS, n_drawers=N_DRAWERS, size=SIZE
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +43,8 @@ def test_fixture_is_mode_1_black_on_white(omniglot_folder):
         assert image.mode == "1" and image.size == (SIZE, SIZE)
 
 
-def test_shapes_values_targets_and_groups(omniglot_folder):
+def test_shapes_values_targets_and_groups(omniglot_folder, omniglot_files):
+    _, ink = omniglot_files
     bunch = load_omniglot(omniglot_folder, image_size=SIZE)
     n = len(ALPHABETS) * N_CHARACTERS * N_DRAWERS
     assert bunch.data.shape == (n, SIZE * SIZE) and bunch.data.dtype == np.float32
@@ -67,8 +52,8 @@ def test_shapes_values_targets_and_groups(omniglot_folder):
     np.testing.assert_array_equal(bunch.data, bunch.images.reshape(n, -1))
     # sorted alphabets (Greek before Latin), characters, drawers; ink is 1, background 0
     assert bunch.target[0] == "Greek/character01" and bunch.target[-1] == "Latin/character03"
-    np.testing.assert_array_equal(bunch.images[0], _ink(1, 1, 1).astype(np.float32))
-    np.testing.assert_array_equal(bunch.images[-1], _ink(0, 3, 2).astype(np.float32))
+    np.testing.assert_array_equal(bunch.images[0], ink(1, 1, 1, SIZE).astype(np.float32))
+    np.testing.assert_array_equal(bunch.images[-1], ink(0, 3, 2, SIZE).astype(np.float32))
     assert set(np.unique(bunch.data)) == {0.0, 1.0}
     # the same character number in two alphabets is two classes
     assert len(np.unique(bunch.target)) == len(ALPHABETS) * N_CHARACTERS
