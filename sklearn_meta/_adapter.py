@@ -10,8 +10,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ._base import modules_to_cpu, modules_to_device, probabilities
-from ._validation import check_int
+from ._base import BaseMetaEstimator, modules_to_cpu, modules_to_device, probabilities
+from ._validation import check_int, check_numeric
 
 
 def _adapts_a_classifier(adapter: FewShotAdapter) -> bool:
@@ -79,17 +79,17 @@ class FewShotAdapter(BaseEstimator):
         self : FewShotAdapter
             The adapted estimator.
         """
-        meta = self.estimator
-        check_is_fitted(meta)
+        meta = self._meta_estimator()
         if self.inner_steps is not None:
             check_int("inner_steps", self.inner_steps, 0)
-        X = validate_data(meta, X, reset=False, dtype=np.float32)
-        y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, input_name="y"), warn=True)
-        if len(X) != len(y):
-            raise ValueError(f"X has {len(X)} samples but y has {len(y)}.")
+        X, y = self._validate_X_y(X, y)
         if is_classifier(meta):
-            check_classification_targets(y)
             classes, y = np.unique(y, return_inverse=True)
+            if len(classes) < 2:
+                raise ValueError(
+                    f"y holds only one class, {classes.tolist()[0]!r}; adapting a classifier "
+                    "needs examples of at least two classes."
+                )
             n_outputs = len(classes)
         else:
             y = check_array(y, ensure_2d=False, dtype=np.float32, input_name="y")
@@ -103,10 +103,40 @@ class FewShotAdapter(BaseEstimator):
             self.classes_ = classes
         return self
 
+    def _meta_estimator(self) -> BaseMetaEstimator:
+        """The fitted meta-estimator that adapts (a front door's learner)."""
+        meta = self.estimator
+        check_is_fitted(meta)
+        meta = getattr(meta, "estimator_", meta)  # MetaClassifier, MetaRegressor
+        if not isinstance(meta, BaseMetaEstimator):
+            raise TypeError(
+                "estimator must be a meta-estimator of sklearn_meta (such as MAMLRegressor), "
+                f"got {type(self.estimator).__name__}."
+            )
+        return meta
+
+    def _validate_X_y(self, X, y):
+        """Inputs as for the meta-estimator; targets 1-D, as many as inputs, and
+        class labels for a classifier or finite numbers for a regressor."""
+        meta = self._meta_estimator()
+        X = self._validate_X(X)
+        y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, input_name="y"), warn=True)
+        if len(X) != len(y):
+            raise ValueError(f"X has {len(X)} samples but y has {len(y)}.")
+        if is_classifier(meta):
+            check_classification_targets(y)
+        else:
+            check_numeric("y", y)
+            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        return X, y
+
+    def _validate_X(self, X) -> np.ndarray:
+        check_numeric("X", X)
+        return validate_data(self._meta_estimator(), X, reset=False, dtype=np.float32)
+
     def _outputs(self, X) -> np.ndarray:
         check_is_fitted(self)
-        X = validate_data(self.estimator, X, reset=False, dtype=np.float32)
-        return self.estimator._outputs(self.module_, X)
+        return self._meta_estimator()._outputs(self.module_, self._validate_X(X))
 
     def predict(self, X):
         """Predict with the adapted network.
@@ -159,6 +189,8 @@ class FewShotAdapter(BaseEstimator):
         score : float
             The score.
         """
+        check_is_fitted(self)
+        X, y = self._validate_X_y(X, y)
         metric = accuracy_score if _adapts_a_classifier(self) else r2_score
         return float(metric(y, self.predict(X), sample_weight=sample_weight))
 
@@ -176,4 +208,4 @@ class FewShotAdapter(BaseEstimator):
     def __setstate__(self, state):
         super().__setstate__(state)
         if hasattr(self, "module_"):
-            modules_to_device(self, self.estimator.device_)
+            modules_to_device(self, self._meta_estimator().device_)

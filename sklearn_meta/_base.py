@@ -35,8 +35,10 @@ from ._core._model import (
 )
 from ._core._tasks import CLASSIFICATION, REGRESSION, TaskKind, combine_scores
 from ._validation import (
+    check_classes,
     check_hidden_layer_sizes,
     check_int,
+    check_numeric,
     check_parameters,
     check_sample_weight,
     encode_groups,
@@ -169,6 +171,8 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         y, labels = self._encode_targets(y, fitting=False)
         codes, names = encode_groups(groups, len(X))
         weights = check_sample_weight(sample_weight, len(X))
+        if not weights.any():
+            raise ValueError("sample_weight is zero for every sample; there is nothing to score.")
         evaluation = self._evaluation_episodes(X, y, codes, names, labels, weights)
         return self._episode_score_parts(evaluation)
 
@@ -224,6 +228,9 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         return check_sample_weight(sample_weight, len(y))
 
     def _validate_X_y(self, X, y, reset: bool):
+        check_numeric("X", X)
+        if self._kind is REGRESSION:
+            check_numeric("y", y)
         return validate_data(
             self, X, y, reset=reset, dtype=np.float32, y_numeric=self._kind is REGRESSION
         )
@@ -531,11 +538,16 @@ class _MetaRegressorBase(RegressorMixin, BaseMetaEstimator):
             Predictions.
         """
         check_is_fitted(self)
+        check_numeric("X", X)
         X = validate_data(self, X, reset=False, dtype=np.float32)
         return self._outputs(self.learner_.model, X)[:, 0]
 
     def _encode_targets(self, y, *, fitting: bool, classes=None):
-        return np.asarray(y, dtype=np.float32), None
+        with np.errstate(over="ignore"):
+            targets = np.asarray(y, dtype=np.float32)
+        if not np.isfinite(targets).all():  # finite as float64, not as float32
+            raise ValueError("y has values too large for float32 (over 3.4e38); scale the targets.")
+        return targets, None
 
     def _task_pool(self, y, groups, group_names, labels, *, evaluating: bool, weights=None):
         present, task_ids = np.unique(groups, return_inverse=True)
@@ -613,6 +625,7 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
             Probabilities, columns ordered as ``classes_``.
         """
         check_is_fitted(self)
+        check_numeric("X", X)
         X = validate_data(self, X, reset=False, dtype=np.float32)
         return probabilities(self._outputs(self.adapted_module_, X))
 
@@ -640,10 +653,15 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
         if classes is None:
             self.classes_ = np.unique(y)
         else:
-            self.classes_ = np.unique(classes)
+            self.classes_ = check_classes(classes)
             unknown = np.setdiff1d(y, self.classes_)
             if len(unknown):
                 raise ValueError(f"y has labels {unknown!r} that are not in classes.")
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{'y' if classes is None else 'classes'} holds only one class, "
+                f"{self.classes_.tolist()[0]!r}; a classifier needs at least two."
+            )
         return np.searchsorted(self.classes_, y), self.classes_
 
     def _task_pool(self, y, groups, group_names, labels, *, evaluating: bool, weights=None):

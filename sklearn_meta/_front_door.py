@@ -102,15 +102,24 @@ class _FrontDoor(BaseEstimator):
         """
         estimator = self._make_estimator()
         previous = getattr(self, "estimator_", None)
-        if self.warm_start and type(previous) is type(estimator):
-            estimator = previous.set_params(**estimator.get_params(deep=False))
-        self.estimator_ = estimator.fit(X, y, groups, sample_weight=sample_weight)
+        if not (self.warm_start and type(previous) is type(estimator)):
+            self.estimator_ = estimator.fit(X, y, groups, sample_weight=sample_weight)
+            return self
+        kept = previous.get_params(deep=False)
+        try:
+            previous.set_params(**estimator.get_params(deep=False))
+            previous.fit(X, y, groups, sample_weight=sample_weight)
+        except BaseException:  # a failed call leaves the learner's parameters too
+            previous.set_params(**kept)
+            raise
         return self
 
     def _partial_fit(self, X, y, groups, **kwargs):
-        if not hasattr(self, "estimator_"):
-            self.estimator_ = self._make_estimator()
-        self.estimator_.partial_fit(X, y, groups, **kwargs)
+        if hasattr(self, "estimator_"):
+            estimator = self.estimator_
+        else:  # kept only once its first call succeeds
+            estimator = self._make_estimator()
+        self.estimator_ = estimator.partial_fit(X, y, groups, **kwargs)
         return self
 
     def predict(self, X):

@@ -6,6 +6,7 @@ import numbers
 from collections.abc import Mapping
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils import check_array
 
 
@@ -57,8 +58,43 @@ def encode_groups(groups, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
         )
     if groups.dtype.kind == "f" and not np.isfinite(groups).all():
         raise ValueError("groups contains NaN or infinity.")
-    names, codes = np.unique(groups, return_inverse=True)
+    try:
+        names, codes = np.unique(groups, return_inverse=True)
+    except TypeError:  # labels that do not sort, such as numbers mixed with strings or None
+        kinds = sorted({type(label).__name__ for label in groups.tolist()})
+        raise TypeError(
+            "groups must be labels of one kind that sort (all numbers or all strings); "
+            f"got a mix of {', '.join(kinds)}."
+        ) from None
     return codes.astype(np.int64), names
+
+
+def check_numeric(name: str, value) -> None:
+    """Reject text and other non-numeric values in ``value`` with a message that
+    names ``name`` (numeric arrays pass at no cost; check_array does the rest)."""
+    if value is None or sp.issparse(value):
+        return
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError):  # ragged: check_array reports it
+        return
+    if array.dtype.kind not in "OSU":
+        return
+    try:
+        array.astype(np.float64)
+    except (ValueError, TypeError) as exc:  # text; objects that are not numbers
+        raise type(exc)(
+            f"{name} must be numeric, but it holds non-numeric values ({exc}). Encode text "
+            "and categories as numbers first, for example with OneHotEncoder."
+        ) from None
+
+
+def check_classes(classes) -> np.ndarray:
+    """The sorted, distinct ``classes`` of ``partial_fit``: 1-D labels without NaN."""
+    classes = check_array(classes, ensure_2d=False, dtype=None, input_name="classes")
+    if classes.ndim != 1:
+        raise ValueError(f"classes must be 1-D, got an array of shape {classes.shape}.")
+    return np.unique(classes)
 
 
 def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
