@@ -4,6 +4,7 @@ from ._adapter import FewShotAdapter
 from ._finetune import FineTuneClassifier, FineTuneRegressor
 from ._front_door import MetaClassifier, MetaRegressor
 from ._maml import MAMLClassifier, MAMLRegressor
+from ._persistence import load
 from ._protonet import ProtoNetClassifier
 from ._reptile import ReptileClassifier, ReptileRegressor
 from ._ridge import MetaRidgeClassifier, MetaRidgeRegressor
@@ -21,5 +22,6 @@ __all__ = [
     "ProtoNetClassifier",
     "ReptileClassifier",
     "ReptileRegressor",
+    "load",
 ]
 __version__ = "0.1.0"

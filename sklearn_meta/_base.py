@@ -9,9 +9,11 @@ the ``_MetaRegressorBase`` and ``_MetaClassifierBase`` classes below.
 from __future__ import annotations
 
 import copy
+import json
 import warnings
 from abc import ABC, abstractmethod
 from functools import partial
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -26,7 +28,13 @@ from tqdm.auto import tqdm
 
 from ._core._episodes import ClassificationTasks, RegressionTasks
 from ._core._inner import InnerLoop
-from ._core._meta import EpisodeBatch, can_vectorize, episode_scores, meta_step
+from ._core._meta import (
+    EpisodeBatch,
+    can_vectorize,
+    episode_scores,
+    is_main_process,
+    meta_step,
+)
 from ._core._model import (
     MetaModel,
     build_backbone,
@@ -34,6 +42,15 @@ from ._core._model import (
     resolve_device,
 )
 from ._core._tasks import CLASSIFICATION, REGRESSION, TaskKind, combine_scores
+from ._persistence import (
+    data_fingerprint,
+    decode,
+    encode,
+    read_payload,
+    same_training,
+    save_estimator,
+    warn_if_unavailable,
+)
 from ._validation import (
     check_classes,
     check_hidden_layer_sizes,
@@ -176,6 +193,53 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         evaluation = self._evaluation_episodes(X, y, codes, names, labels, weights)
         return self._episode_score_parts(evaluation)
 
+    # -- persistence --------------------------------------------------------
+    def save(self, path) -> None:
+        """Save the fitted estimator: weights and configuration, no pickled code.
+
+        Read it back with :func:`sklearn_meta.load`, on any device (a model
+        fitted on a GPU loads on a CPU-only machine). Pickle and joblib work
+        too, but run code from the file when loading.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (replaced atomically when it exists).
+        """
+        save_estimator(self, path)
+
+    def _fitted_payload(self) -> dict:
+        check_is_fitted(self)
+        fitted = {name: getattr(self, name) for name in _SAVED_ATTRIBUTES if hasattr(self, name)}
+        fitted["rng"] = self._rng.bit_generator.state
+        return {
+            "fitted": json.dumps({name: encode(value) for name, value in fitted.items()}),
+            "learner": self.learner_.state_dict(),
+            "optimizer": self._optimizer.state_dict(),
+            "predict_state": getattr(self, "_predict_state", None),
+        }
+
+    def _restore_payload(self, payload: dict, *, device=None, module=None) -> None:
+        fitted = {k: decode(v) for k, v in json.loads(payload["fitted"]).items()}
+        rng_state = fitted.pop("rng")
+        saved_device = torch.device(fitted.pop("device_"))
+        device = warn_if_unavailable(saved_device) if device is None else resolve_device(device)
+        self.__dict__.update(fitted)  # classes_ first: some learners are built for them
+        self._initialize(self.n_features_in_, device)
+        self.__dict__.update(fitted)  # the counters _initialize reset
+        self.learner_.load_state_dict(payload["learner"])
+        self._optimizer.load_state_dict(payload["optimizer"])
+        self._rng.bit_generator.state = rng_state
+        if payload["predict_state"] is not None:
+            self._set_predict_state(
+                {name: value.to(device) for name, value in payload["predict_state"].items()}
+            )
+
+    def _set_predict_state(self, state) -> None:
+        """Keep the adapted state ``predict`` uses, and the module holding it."""
+        self._predict_state = {name: value.detach().clone() for name, value in state.items()}
+        self.adapted_module_ = self.learner_.materialize(self._predict_state)
+
     # -- meta-training ------------------------------------------------------
     def _fit(
         self,
@@ -201,15 +265,22 @@ class BaseMetaEstimator(BaseEstimator, ABC):
             train_pool = self._task_pool(
                 y_train, codes_train, names, labels, evaluating=False, weights=weights_train
             )
-            if fresh:
+            resume = fresh and not one_pass and self._has_checkpoint()
+            if self.checkpoint_path is not None:
+                fingerprint = data_fingerprint(X, y, codes, weights)
+            if resume:
+                self._resume(fingerprint)
+            elif fresh:
                 self._initialize(X.shape[1])
+            if self.checkpoint_path is not None:
+                self._data_fingerprint = fingerprint
             if validation is not None:
                 validation = self._evaluation_episodes(*validation[:3], names, labels)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
             raise
-        n_iter = self.max_iter
+        n_iter = max(self.max_iter - self.n_iter_, 0) if resume else self.max_iter
         if one_pass:
             n_iter = -(-train_pool.n_tasks // self.meta_batch_size)
         self._meta_train(X_train, y_train, train_pool, validation, n_iter)
@@ -220,6 +291,30 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         X, y = self._validate_X_y(X, y, reset=fresh)
         y, labels = self._encode_targets(y, fitting=True, classes=classes)
         return X, y, labels
+
+    def _write_checkpoint(self) -> None:
+        if self.checkpoint_path is not None and is_main_process():
+            save_estimator(self, self.checkpoint_path)
+
+    def _has_checkpoint(self) -> bool:
+        return self.checkpoint_path is not None and Path(self.checkpoint_path).exists()
+
+    def _resume(self, fingerprint: str) -> None:
+        """Continue from the checkpoint at ``checkpoint_path``, if it is this
+        estimator's on the same data."""
+        payload = read_payload(self.checkpoint_path)
+        stored = json.loads(payload["fitted"]).get("_data_fingerprint")
+        if not same_training(payload, self):
+            problem = "an estimator with other parameters"
+        elif stored != fingerprint:
+            problem = "a fit on other data"
+        else:
+            self._restore_payload(payload)
+            return
+        raise ValueError(
+            f"checkpoint_path={str(self.checkpoint_path)!r} holds a checkpoint of {problem}; "
+            "delete it or choose another path to start afresh."
+        )
 
     def _training_weights(self, y, sample_weight) -> np.ndarray | None:
         """Validated sample weights of ``fit`` (None when not given)."""
@@ -235,9 +330,9 @@ class BaseMetaEstimator(BaseEstimator, ABC):
             self, X, y, reset=reset, dtype=np.float32, y_numeric=self._kind is REGRESSION
         )
 
-    def _initialize(self, n_features: int) -> None:
-        """Fresh network, optimizer and random streams."""
-        self.device_ = resolve_device(self.device)
+    def _initialize(self, n_features: int, device: torch.device | None = None) -> None:
+        """Fresh network, optimizer and random streams (on ``device``, else ``self.device``)."""
+        self.device_ = resolve_device(self.device) if device is None else device
         self._rng = self._seeded_rng()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self._rng.integers(2**31 - 1)))
@@ -309,23 +404,40 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         if validation is not None and self.validation_scores_ is None:
             self.validation_scores_ = []
         progress = tqdm(range(n_iter), disable=not self.verbose, desc=type(self).__name__)
-        for _ in progress:
-            batch = EpisodeBatch.gather(X_t, y_t, pool.sample(self._rng, self.meta_batch_size))
-            if self.vectorized_ is None:
-                self.vectorized_ = can_vectorize(episode_loss, batch)
-            loss = meta_step(episode_loss, batch, self._optimizer, self.vectorized_)
-            self.n_iter_ += 1
-            self.loss_curve_.append(loss)
-            progress.set_postfix(loss=f"{loss:.4f}", refresh=False)
+        completed = self._rng.bit_generator.state  # the episode stream after the last step
+        try:
+            for _ in progress:
+                batch = EpisodeBatch.gather(X_t, y_t, pool.sample(self._rng, self.meta_batch_size))
+                if self.vectorized_ is None:
+                    self.vectorized_ = can_vectorize(episode_loss, batch)
+                loss = meta_step(
+                    episode_loss, batch, self._optimizer, self.vectorized_, self.task_chunk_size
+                )
+                self.n_iter_ += 1
+                self.loss_curve_.append(loss)
+                completed = self._rng.bit_generator.state
+                progress.set_postfix(loss=f"{loss:.4f}", refresh=False)
+                if validation is not None:
+                    value = combine_scores(self._episode_score_parts(validation))
+                    self.validation_scores_.append(value)
+                else:
+                    value = -loss
+                if self.n_iter_ % self.checkpoint_every == 0:
+                    self._write_checkpoint()
+                if stopper.should_stop(value):
+                    break
+        except KeyboardInterrupt:
+            self._rng.bit_generator.state = completed  # as if it stopped after that step
+            warnings.warn(
+                f"Meta-training was interrupted after {self.n_iter_} steps (n_iter_); the "
+                "estimator keeps the parameters of the last complete step.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        finally:  # also after a non-finite loss, which leaves the last finite parameters
             if validation is not None:
-                value = combine_scores(self._episode_score_parts(validation))
-                self.validation_scores_.append(value)
-            else:
-                value = -loss
-            if stopper.should_stop(value):
-                break
-        if validation is not None:
-            self.best_validation_score_ = stopper.restore_best()
+                self.best_validation_score_ = stopper.restore_best()
+            self._write_checkpoint()
 
     def _after_fit(self, X, y) -> None:
         """What predict needs besides the meta-learned parameters."""
@@ -344,8 +456,12 @@ class BaseMetaEstimator(BaseEstimator, ABC):
             evaluation.batch,
             evaluation.query_weights,
             bool(self.vectorized_),
-            self.meta_batch_size,
+            self._episodes_per_call(),
         )
+
+    def _episodes_per_call(self) -> int:
+        """Episodes per ``vmap`` call when adapting for scores: the memory bound."""
+        return self.task_chunk_size or self.meta_batch_size
 
     def _adaptation_loop(self, steps: int | None = None) -> InnerLoop:
         """The inner loop of ``score`` and ``adapt``: ``steps``, else
@@ -368,6 +484,10 @@ class BaseMetaEstimator(BaseEstimator, ABC):
 
     def _adapted_module(self, X, y, n_outputs: int, steps: int | None) -> nn.Module:
         """A standalone network adapted to one task's ``(X, y)``."""
+        return self.learner_.materialize(self._adapted_state(X, y, n_outputs, steps))
+
+    def _adapted_state(self, X, y, n_outputs: int, steps: int | None) -> dict:
+        """The learner's state adapted to one task's ``(X, y)``."""
         X_t, y_t = self._tensors(X, y)
         loop = self._adaptation_loop(steps)
         with torch.no_grad():
@@ -377,7 +497,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
                 "Adapting to this task diverged to non-finite parameters; "
                 "lower inner_lr or the number of inner steps, or scale the inputs."
             )
-        return self.learner_.materialize(params)
+        return params
 
     def _outputs(self, module: nn.Module, X) -> np.ndarray:
         """``module`` applied to ``X`` in batches, as a float64 NumPy array."""
@@ -401,6 +521,8 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         state = modules_to_cpu(super().__getstate__())
         if "_optimizer" in state:
             state["_optimizer"] = _to_cpu(self._optimizer.state_dict())
+        if "_predict_state" in state:
+            state["_predict_state"] = _to_cpu(state["_predict_state"])
         return state
 
     def __setstate__(self, state):
@@ -416,6 +538,8 @@ class BaseMetaEstimator(BaseEstimator, ABC):
             )
             self.device_ = torch.device("cpu")
         modules_to_device(self, self.device_)
+        if hasattr(self, "_predict_state"):
+            self._predict_state = {k: v.to(self.device_) for k, v in self._predict_state.items()}
         self._optimizer = torch.optim.Adam(self.learner_.parameters(), lr=self.meta_lr)
         self._optimizer.load_state_dict(optimizer_state)
 
@@ -424,6 +548,21 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         tags.input_tags.allow_nan = False
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+# Fitted attributes ``save`` stores besides the tensors.
+_SAVED_ATTRIBUTES = (
+    "n_features_in_",
+    "feature_names_in_",
+    "classes_",
+    "n_iter_",
+    "loss_curve_",
+    "validation_scores_",
+    "best_validation_score_",
+    "vectorized_",
+    "device_",
+    "_data_fingerprint",
+)
 
 
 class _EvaluationEpisodes(NamedTuple):
@@ -697,7 +836,7 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
 
     def _after_fit(self, X, y) -> None:
         rows = self._training_support(y)
-        self.adapted_module_ = self._adapted_module(X[rows], y[rows], len(self.classes_), None)
+        self._set_predict_state(self._adapted_state(X[rows], y[rows], len(self.classes_), None))
 
     def _training_support(self, y) -> np.ndarray:
         """Rows the network adapts to for ``predict``: a support set of

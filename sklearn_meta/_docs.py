@@ -77,6 +77,12 @@ PARAMETERS: dict[str, tuple[str, str]] = {
         "int",
         "Episodes per outer step, vectorized with ``torch.func.vmap``.",
     ),
+    "task_chunk_size": (
+        "int",
+        "Episodes vectorized at a time: each outer step runs the meta-batch in "
+        "chunks of this many episodes and adds up their gradients, the same "
+        "update in the memory of one chunk. None runs the whole meta-batch at once.",
+    ),
     "max_iter": ("int", "Outer steps (meta-batches) per ``fit``."),
     "tol": (
         "float",
@@ -99,6 +105,18 @@ PARAMETERS: dict[str, tuple[str, str]] = {
         "Inner steps used by ``score``, ``adapt`` and early stopping; None means ``inner_steps``.",
     ),
     "warm_start": ("bool", "Continue from the previous ``fit`` instead of starting afresh."),
+    "checkpoint_path": (
+        "str or path-like",
+        "A file ``fit`` writes a checkpoint to every ``checkpoint_every`` steps, "
+        "when interrupted and at the end (weights and state, no pickled code; "
+        "see :func:`sklearn_meta.load`). When it already holds a checkpoint of "
+        "the same estimator and training data, ``fit`` resumes from it and runs "
+        "the remaining steps up to ``max_iter``, with the same result as an "
+        "uninterrupted run (without ``tol`` or ``early_stopping``, whose "
+        "bookkeeping starts afresh). Delete the file to start over. None "
+        "writes no checkpoints.",
+    ),
+    "checkpoint_every": ("int", "Outer steps between checkpoints."),
     "device": (
         "str",
         'Torch device: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", '

@@ -109,10 +109,6 @@ class Baseline(MAML):
         }
         return {**backbone, **{f"head.{name}": value for name, value in head.items()}}
 
-    def pretrained(self) -> nn.Module:
-        """The pretrained network, classifying the training classes."""
-        return self.materialize(dict(self.model.named_parameters()))
-
 
 _SHARED_DOCS = {
     "inner_lr": ("float", "Step size of the gradient descent that adapts to a new task."),
@@ -228,6 +224,7 @@ class FineTuneClassifier(_FineTuneMixin, _MetaClassifierBase):
         adapt_layers="head",
         meta_lr=0.001,
         meta_batch_size=16,
+        task_chunk_size=None,
         max_iter=1000,
         tol=None,
         n_iter_no_change=10,
@@ -235,6 +232,8 @@ class FineTuneClassifier(_FineTuneMixin, _MetaClassifierBase):
         validation_fraction=0.1,
         n_eval_episodes=100,
         warm_start=False,
+        checkpoint_path=None,
+        checkpoint_every=100,
         device="auto",
         random_state=None,
         verbose=False,
@@ -253,6 +252,7 @@ class FineTuneClassifier(_FineTuneMixin, _MetaClassifierBase):
         self.adapt_layers = adapt_layers
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -260,6 +260,8 @@ class FineTuneClassifier(_FineTuneMixin, _MetaClassifierBase):
         self.validation_fraction = validation_fraction
         self.n_eval_episodes = n_eval_episodes
         self.warm_start = warm_start
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -289,7 +291,7 @@ class FineTuneClassifier(_FineTuneMixin, _MetaClassifierBase):
 
     def _after_fit(self, X, y) -> None:
         # The pretrained head has a row per training class: no adaptation needed.
-        self.adapted_module_ = self.learner_.pretrained()
+        self._set_predict_state(dict(self.learner_.model.named_parameters()))
 
 
 @document_parameters
@@ -356,6 +358,7 @@ class FineTuneRegressor(_FineTuneMixin, _MetaRegressorBase):
         adapt_layers="all",
         meta_lr=0.001,
         meta_batch_size=25,
+        task_chunk_size=None,
         max_iter=1000,
         tol=None,
         n_iter_no_change=10,
@@ -363,6 +366,8 @@ class FineTuneRegressor(_FineTuneMixin, _MetaRegressorBase):
         validation_fraction=0.1,
         n_eval_episodes=100,
         warm_start=False,
+        checkpoint_path=None,
+        checkpoint_every=100,
         device="auto",
         random_state=None,
         verbose=False,
@@ -378,6 +383,7 @@ class FineTuneRegressor(_FineTuneMixin, _MetaRegressorBase):
         self.adapt_layers = adapt_layers
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -385,6 +391,8 @@ class FineTuneRegressor(_FineTuneMixin, _MetaRegressorBase):
         self.validation_fraction = validation_fraction
         self.n_eval_episodes = n_eval_episodes
         self.warm_start = warm_start
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

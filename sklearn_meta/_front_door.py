@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._docs import document_parameters
 from ._finetune import FineTuneClassifier, FineTuneRegressor
 from ._maml import MAMLClassifier, MAMLRegressor
+from ._persistence import from_payload, save_estimator, to_payload
 from ._protonet import ProtoNetClassifier
 from ._reptile import ReptileClassifier, ReptileRegressor
 from ._ridge import MetaRidgeClassifier, MetaRidgeRegressor
@@ -180,6 +181,25 @@ class _FrontDoor(BaseEstimator):
         check_is_fitted(self)
         return self.estimator_.score(X, y, groups, sample_weight=sample_weight)
 
+    def save(self, path) -> None:
+        """Save the fitted estimator: weights and configuration, no pickled code.
+
+        Read it back with :func:`sklearn_meta.load`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (replaced atomically when it exists).
+        """
+        save_estimator(self, path)
+
+    def _fitted_payload(self) -> dict:
+        check_is_fitted(self)
+        return {"estimator": to_payload(self.estimator_)}
+
+    def _restore_payload(self, payload: dict, *, device=None, module=None) -> None:
+        self.estimator_ = from_payload(payload["estimator"], device=device, module=module)
+
     @property
     def n_features_in_(self) -> int:
         return self.estimator_.n_features_in_
@@ -266,6 +286,7 @@ class MetaClassifier(ClassifierMixin, _FrontDoor):
         head=None,
         meta_lr=None,
         meta_batch_size=None,
+        task_chunk_size=None,
         max_iter=None,
         tol=None,
         n_iter_no_change=None,
@@ -273,6 +294,8 @@ class MetaClassifier(ClassifierMixin, _FrontDoor):
         validation_fraction=None,
         n_eval_episodes=None,
         warm_start=False,
+        checkpoint_path=None,
+        checkpoint_every=None,
         device="auto",
         random_state=None,
         verbose=False,
@@ -294,6 +317,7 @@ class MetaClassifier(ClassifierMixin, _FrontDoor):
         self.head = head
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -301,6 +325,8 @@ class MetaClassifier(ClassifierMixin, _FrontDoor):
         self.validation_fraction = validation_fraction
         self.n_eval_episodes = n_eval_episodes
         self.warm_start = warm_start
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -405,6 +431,7 @@ class MetaRegressor(RegressorMixin, _FrontDoor):
         alpha=None,
         meta_lr=None,
         meta_batch_size=None,
+        task_chunk_size=None,
         max_iter=None,
         tol=None,
         n_iter_no_change=None,
@@ -412,6 +439,8 @@ class MetaRegressor(RegressorMixin, _FrontDoor):
         validation_fraction=None,
         n_eval_episodes=None,
         warm_start=False,
+        checkpoint_path=None,
+        checkpoint_every=None,
         device="auto",
         random_state=None,
         verbose=False,
@@ -429,6 +458,7 @@ class MetaRegressor(RegressorMixin, _FrontDoor):
         self.alpha = alpha
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -436,6 +466,8 @@ class MetaRegressor(RegressorMixin, _FrontDoor):
         self.validation_fraction = validation_fraction
         self.n_eval_episodes = n_eval_episodes
         self.warm_start = warm_start
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

@@ -142,6 +142,7 @@ class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
         adapt_layers="all",
         meta_lr=0.001,
         meta_batch_size=25,
+        task_chunk_size=None,
         max_iter=1000,
         tol=None,
         n_iter_no_change=10,
@@ -150,6 +151,8 @@ class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
         n_eval_episodes=100,
         eval_inner_steps=None,
         warm_start=False,
+        checkpoint_path=None,
+        checkpoint_every=100,
         device="auto",
         random_state=None,
         verbose=False,
@@ -167,6 +170,7 @@ class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
         self.adapt_layers = adapt_layers
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -175,6 +179,8 @@ class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
         self.n_eval_episodes = n_eval_episodes
         self.eval_inner_steps = eval_inner_steps
         self.warm_start = warm_start
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -250,6 +256,7 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
         adapt_layers="all",
         meta_lr=0.001,
         meta_batch_size=16,
+        task_chunk_size=None,
         max_iter=1000,
         tol=None,
         n_iter_no_change=10,
@@ -258,6 +265,8 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
         n_eval_episodes=100,
         eval_inner_steps=None,
         warm_start=False,
+        checkpoint_path=None,
+        checkpoint_every=100,
         device="auto",
         random_state=None,
         verbose=False,
@@ -277,6 +286,7 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
         self.adapt_layers = adapt_layers
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -285,6 +295,8 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
         self.n_eval_episodes = n_eval_episodes
         self.eval_inner_steps = eval_inner_steps
         self.warm_start = warm_start
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

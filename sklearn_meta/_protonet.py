@@ -188,6 +188,7 @@ class ProtoNetClassifier(_MetaClassifierBase):
         class_weight=None,
         meta_lr=0.001,
         meta_batch_size=4,
+        task_chunk_size=None,
         max_iter=1000,
         tol=None,
         n_iter_no_change=10,
@@ -195,6 +196,8 @@ class ProtoNetClassifier(_MetaClassifierBase):
         validation_fraction=0.1,
         n_eval_episodes=100,
         warm_start=False,
+        checkpoint_path=None,
+        checkpoint_every=100,
         device="auto",
         random_state=None,
         verbose=False,
@@ -210,6 +213,7 @@ class ProtoNetClassifier(_MetaClassifierBase):
         self.class_weight = class_weight
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -217,6 +221,8 @@ class ProtoNetClassifier(_MetaClassifierBase):
         self.validation_fraction = validation_fraction
         self.n_eval_episodes = n_eval_episodes
         self.warm_start = warm_start
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

@@ -240,6 +240,7 @@ class ReptileRegressor(_ReptileMixin, _MetaRegressorBase):
         inner_lr=0.02,
         meta_lr=0.003,
         meta_batch_size=25,
+        task_chunk_size=None,
         max_iter=1000,
         tol=None,
         n_iter_no_change=10,
@@ -248,6 +249,8 @@ class ReptileRegressor(_ReptileMixin, _MetaRegressorBase):
         n_eval_episodes=100,
         eval_inner_steps=None,
         warm_start=False,
+        checkpoint_path=None,
+        checkpoint_every=100,
         device="auto",
         random_state=None,
         verbose=False,
@@ -262,6 +265,7 @@ class ReptileRegressor(_ReptileMixin, _MetaRegressorBase):
         self.inner_lr = inner_lr
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -270,6 +274,8 @@ class ReptileRegressor(_ReptileMixin, _MetaRegressorBase):
         self.n_eval_episodes = n_eval_episodes
         self.eval_inner_steps = eval_inner_steps
         self.warm_start = warm_start
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -345,6 +351,7 @@ class ReptileClassifier(_ReptileMixin, _MetaClassifierBase):
         inner_lr=0.1,
         meta_lr=0.001,
         meta_batch_size=16,
+        task_chunk_size=None,
         max_iter=1000,
         tol=None,
         n_iter_no_change=10,
@@ -353,6 +360,8 @@ class ReptileClassifier(_ReptileMixin, _MetaClassifierBase):
         n_eval_episodes=100,
         eval_inner_steps=None,
         warm_start=False,
+        checkpoint_path=None,
+        checkpoint_every=100,
         device="auto",
         random_state=None,
         verbose=False,
@@ -369,6 +378,7 @@ class ReptileClassifier(_ReptileMixin, _MetaClassifierBase):
         self.inner_lr = inner_lr
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -377,6 +387,8 @@ class ReptileClassifier(_ReptileMixin, _MetaClassifierBase):
         self.n_eval_episodes = n_eval_episodes
         self.eval_inner_steps = eval_inner_steps
         self.warm_start = warm_start
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

@@ -174,6 +174,7 @@ class MetaRidgeRegressor(_MetaRidgeMixin, _MetaRegressorBase):
         alpha=1.0,
         meta_lr=0.001,
         meta_batch_size=25,
+        task_chunk_size=None,
         max_iter=1000,
         tol=None,
         n_iter_no_change=10,
@@ -181,6 +182,8 @@ class MetaRidgeRegressor(_MetaRidgeMixin, _MetaRegressorBase):
         validation_fraction=0.1,
         n_eval_episodes=100,
         warm_start=False,
+        checkpoint_path=None,
+        checkpoint_every=100,
         device="auto",
         random_state=None,
         verbose=False,
@@ -194,6 +197,7 @@ class MetaRidgeRegressor(_MetaRidgeMixin, _MetaRegressorBase):
         self.alpha = alpha
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -201,6 +205,8 @@ class MetaRidgeRegressor(_MetaRidgeMixin, _MetaRegressorBase):
         self.validation_fraction = validation_fraction
         self.n_eval_episodes = n_eval_episodes
         self.warm_start = warm_start
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -266,6 +272,7 @@ class MetaRidgeClassifier(_MetaRidgeMixin, _MetaClassifierBase):
         alpha=1.0,
         meta_lr=0.001,
         meta_batch_size=16,
+        task_chunk_size=None,
         max_iter=1000,
         tol=None,
         n_iter_no_change=10,
@@ -273,6 +280,8 @@ class MetaRidgeClassifier(_MetaRidgeMixin, _MetaClassifierBase):
         validation_fraction=0.1,
         n_eval_episodes=100,
         warm_start=False,
+        checkpoint_path=None,
+        checkpoint_every=100,
         device="auto",
         random_state=None,
         verbose=False,
@@ -288,6 +297,7 @@ class MetaRidgeClassifier(_MetaRidgeMixin, _MetaClassifierBase):
         self.alpha = alpha
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -295,6 +305,8 @@ class MetaRidgeClassifier(_MetaRidgeMixin, _MetaClassifierBase):
         self.validation_fraction = validation_fraction
         self.n_eval_episodes = n_eval_episodes
         self.warm_start = warm_start
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

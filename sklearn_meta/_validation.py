@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Mapping
 
 import numpy as np
@@ -118,6 +119,11 @@ def check_class_weight(name: str, value) -> None:
         raise ValueError(f'{name} must be a dict, "balanced" or None, got {value!r}.')
 
 
+def check_path(name: str, value) -> None:
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or path-like, got {value!r}.")
+
+
 def check_bool(name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {value!r}.")
@@ -144,6 +150,7 @@ PARAMETER_CHECKS = {
     "inner_lr": check_float,
     "meta_lr": check_float,
     "meta_batch_size": _at_least(1),
+    "task_chunk_size": _at_least(1),
     "max_iter": _at_least(1),
     "n_iter_no_change": _at_least(1),
     "n_eval_episodes": _at_least(1),
@@ -155,8 +162,19 @@ PARAMETER_CHECKS = {
     "inner_update": _options("sgd", "meta-sgd", "lstm"),
     "adapt_layers": _options("all", "head"),
     "class_weight": check_class_weight,
+    "checkpoint_every": _at_least(1),
+    "checkpoint_path": check_path,
 }
-NULLABLE = {"eval_inner_steps", "tol", "module", "input_shape", "random_state", "class_weight"}
+NULLABLE = {
+    "eval_inner_steps",
+    "tol",
+    "module",
+    "input_shape",
+    "random_state",
+    "class_weight",
+    "checkpoint_path",
+    "task_chunk_size",
+}
 
 
 def check_parameters(params: dict) -> None:

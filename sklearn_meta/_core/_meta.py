@@ -1,4 +1,10 @@
-"""The meta-batch: episodes as tensors, mapped with ``vmap`` or a loop, and one outer step."""
+"""The meta-batch: episodes as tensors, mapped with ``vmap`` or a loop, and one outer step.
+
+The outer step can run the meta-batch in chunks (bounded memory, the same
+update) and, when ``torch.distributed`` is initialized, split it across
+processes: every process draws the same episodes, runs its share, and the
+gradients are summed before each process takes the same optimizer step.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +46,14 @@ class EpisodeBatch:
     def tensors(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         return self.x_support, self.y_support, self.x_query, self.y_query
 
+    def __getitem__(self, episodes: slice) -> EpisodeBatch:
+        return EpisodeBatch(*(t[episodes] for t in self.tensors()))
+
+    def chunks(self, size: int | None) -> list[EpisodeBatch]:
+        """Consecutive runs of ``size`` episodes (one run for None)."""
+        size = size or max(len(self), 1)
+        return [self[start : start + size] for start in range(0, len(self), size)]
+
     def __len__(self) -> int:
         return len(self.x_support)
 
@@ -72,22 +86,62 @@ def meta_step(
     batch: EpisodeBatch,
     optimizer: torch.optim.Optimizer,
     vectorize: bool,
+    chunk_size: int | None = None,
 ) -> float:
     """One outer update on the mean query loss of the batch; returns that loss.
 
-    A non-finite loss raises before the update, so the parameters keep their
-    last finite values.
+    ``chunk_size`` episodes are mapped at a time (all of them for None), each
+    chunk's gradient added to the others'. A non-finite loss raises before
+    the update, so the parameters keep their last finite values.
     """
     optimizer.zero_grad(set_to_none=True)
-    loss = map_episodes(episode_loss, batch, vectorize).mean()
-    if not torch.isfinite(loss):
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    total = torch.zeros((), device=params[0].device)
+    for chunk in _own_share(batch).chunks(chunk_size):
+        loss = map_episodes(episode_loss, chunk, vectorize).sum() / len(batch)
+        loss.backward()
+        total += loss.detach()
+    if _world_size() > 1:
+        _sum_across_processes(total, params)
+    if not torch.isfinite(total):
         raise FloatingPointError(
-            f"The meta-training loss became {loss.item()}; the parameters keep their last "
+            f"The meta-training loss became {total.item()}; the parameters keep their last "
             "finite values. Lower meta_lr or inner_lr, or scale the inputs."
         )
-    loss.backward()
     optimizer.step()
-    return loss.item()
+    return total.item()
+
+
+def _world_size() -> int:
+    distributed = torch.distributed
+    return distributed.get_world_size() if distributed.is_initialized() else 1
+
+
+def is_main_process() -> bool:
+    """False in every process but the first of a ``torch.distributed`` run."""
+    distributed = torch.distributed
+    return not distributed.is_initialized() or distributed.get_rank() == 0
+
+
+def _own_share(batch: EpisodeBatch) -> EpisodeBatch:
+    """The episodes this process runs: every ``world_size``-th from its rank."""
+    if _world_size() == 1:
+        return batch
+    return batch[torch.distributed.get_rank() :: _world_size()]
+
+
+def _sum_across_processes(total: Tensor, params: list[Tensor]) -> None:
+    """Sum the loss and the gradients over processes, in place (one flat all-reduce)."""
+    for p in params:
+        if p.grad is None:  # a process whose share was empty or did not reach p
+            p.grad = torch.zeros_like(p)
+    flat = torch.cat([total.reshape(1)] + [p.grad.reshape(-1) for p in params])
+    torch.distributed.all_reduce(flat)
+    total.copy_(flat[0])
+    offset = 1
+    for p in params:
+        p.grad.copy_(flat[offset : offset + p.numel()].view_as(p))
+        offset += p.numel()
 
 
 def episode_scores(

@@ -260,8 +260,9 @@ def episode_outputs(
     stop: int | None = None,
 ) -> np.ndarray:
     """Query outputs of episodes ``start:stop`` after adapting to each support
-    set: shape (n_episodes, n_query, n_outputs), ``meta_batch_size`` episodes
-    per ``vmap`` call (or per loop, for backbones that cannot be vmapped)."""
+    set: shape (n_episodes, n_query, n_outputs), ``task_chunk_size`` (else
+    ``meta_batch_size``) episodes per ``vmap`` call (or per loop, for
+    backbones that cannot be vmapped)."""
     loop = meta._adaptation_loop(inner_steps)
     learner, n_outputs = meta.learner_, drawn.n_outputs
 
@@ -271,7 +272,7 @@ def episode_outputs(
 
     outputs = []
     stop = len(drawn) if stop is None else stop
-    size = meta.meta_batch_size
+    size = meta._episodes_per_call()
     for first in range(start, stop, size):
         chunk = drawn.batch(first, min(first + size, stop))
         with _TRANSFORM_LOCK, torch.no_grad():
@@ -360,7 +361,7 @@ def episode_scores(
     jobs = [
         (i, start, stop)
         for i, episodes in enumerate(drawn)
-        for start, stop in _spans(len(episodes), meta.meta_batch_size, n_parts)
+        for start, stop in _spans(len(episodes), meta._episodes_per_call(), n_parts)
     ]
     calls = [(meta, drawn[i], settings[i].inner_steps, start, stop) for i, start, stop in jobs]
     if n_parts == 1:

@@ -190,3 +190,66 @@ def test_lstm_update_starts_as_gradient_descent_and_agrees_across_paths():
     for a, b in zip(vectorized, looped, strict=True):  # log-scaled inputs: looser float32 match
         torch.testing.assert_close(a, b, rtol=1e-2, atol=1e-4)
     assert lstm.update_rule.output.weight.grad.abs().sum() > 0  # the rule is meta-trained
+
+
+@pytest.mark.parametrize("chunk_size", [1, 4, 6])
+def test_a_meta_batch_in_chunks_takes_the_same_step(chunk_size):
+    batch = _regression_batch(n_episodes=6)
+    loop = InnerLoop(kind=REGRESSION, steps=2, lr=0.1)
+    learners = [_learner(), _learner()]
+    losses = []
+    for learner, size in zip(learners, [None, chunk_size], strict=True):
+        optimizer = torch.optim.SGD(learner.parameters(), lr=0.1)
+
+        def loss(xs, ys, xq, yq, learner=learner):
+            return learner.episode_loss(xs, ys, xq, yq, 1, loop)
+
+        losses.append(meta_step(loss, batch, optimizer, vectorize=True, chunk_size=size))
+    assert losses[1] == pytest.approx(losses[0], rel=1e-6)
+    for whole, chunked in zip(learners[0].parameters(), learners[1].parameters(), strict=True):
+        torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-7)
+
+
+def test_task_chunk_size_bounds_the_batch_not_the_result(sinusoid):
+    X, y, groups = sinusoid
+    settings = dict(max_iter=5, meta_batch_size=6, device="cpu", random_state=0)
+    whole = MAMLRegressor(**settings).fit(X, y, groups)
+    chunked = MAMLRegressor(task_chunk_size=4, **settings).fit(X, y, groups)
+    np.testing.assert_allclose(chunked.predict(X), whole.predict(X), rtol=1e-4, atol=1e-6)
+    assert chunked.score(X, y, groups) == pytest.approx(whole.score(X, y, groups), rel=1e-4)
+
+
+_DDP_SCRIPT = """
+import sys
+import numpy as np, torch, torch.distributed as dist
+from sklearn_meta import MAMLRegressor
+torch.set_num_threads(1)
+dist.init_process_group("gloo")
+data = np.load(sys.argv[1])
+maml = MAMLRegressor(meta_batch_size=5, max_iter=6, device="cpu", random_state=0,
+                     checkpoint_path=sys.argv[2])
+maml.fit(data["X"], data["y"], data["groups"])
+if dist.get_rank() == 0:
+    np.save(sys.argv[3], torch.cat([p.detach().reshape(-1) for p in maml.learner_.parameters()]))
+dist.destroy_process_group()
+"""
+
+
+def test_two_processes_of_torchrun_train_as_one(sinusoid, tmp_path):
+    import subprocess
+    import sys
+
+    from sklearn_meta import load
+
+    X, y, groups = sinusoid
+    np.savez(tmp_path / "data.npz", X=X, y=y, groups=groups)
+    (tmp_path / "ddp.py").write_text(_DDP_SCRIPT)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc_per_node=2", str(tmp_path / "ddp.py")]
+    command += [str(tmp_path / p) for p in ("data.npz", "run.pt", "params.npy")]
+    subprocess.run(command, check=True, timeout=300, capture_output=True)
+    single = MAMLRegressor(meta_batch_size=5, max_iter=6, device="cpu", random_state=0)
+    single.fit(X, y, groups)
+    expected = torch.cat([p.detach().reshape(-1) for p in single.learner_.parameters()])
+    np.testing.assert_allclose(np.load(tmp_path / "params.npy"), expected, rtol=1e-4, atol=1e-6)
+    assert load(tmp_path / "run.pt").n_iter_ == 6  # written once, by the first process
