@@ -97,8 +97,8 @@ def _frozen(value):
         return _frozen(value.state_dict())
     if isinstance(value, np.random.Generator):
         return value.bit_generator.state
-    if isinstance(value, BaseEstimator):
-        return [type(value), _frozen(vars(value))]
+    if isinstance(value, BaseEstimator) or type(value).__module__.startswith("sklearn_meta"):
+        return [type(value), _frozen(vars(value))]  # estimators, adapted tasks
     if isinstance(value, dict):
         return {key: _frozen(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
