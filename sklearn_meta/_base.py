@@ -33,6 +33,7 @@ from ._core._meta import (
     can_vectorize,
     episode_scores,
     is_main_process,
+    map_episodes,
     meta_step,
 )
 from ._core._model import (
@@ -283,9 +284,22 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         n_iter = max(self.max_iter - self.n_iter_, 0) if resume else self.max_iter
         if one_pass:
             n_iter = -(-train_pool.n_tasks // self.meta_batch_size)
-        self._meta_train(X_train, y_train, train_pool, validation, n_iter)
+        try:
+            self._meta_train(X_train, y_train, train_pool, validation, n_iter)
+        except FloatingPointError:
+            self._prepare_predict_after_failure(X, y)
+            raise
         self._after_fit(X, y)
         return self
+
+    def _prepare_predict_after_failure(self, X, y) -> None:
+        """Make ``predict`` use the last finite parameters kept, never an older
+        fit's state; without any, ``predict`` says the model is not fitted."""
+        try:
+            self._after_fit(X, y)
+        except FloatingPointError:
+            self.__dict__.pop("adapted_module_", None)
+            self.__dict__.pop("_predict_state", None)
 
     def _validate_training_data(self, X, y, fresh: bool, classes):
         X, y = self._validate_X_y(X, y, reset=fresh)
@@ -400,6 +414,12 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         episode_loss = partial(
             self.learner_.episode_loss, n_outputs=n_outputs, loop=self._inner_loop()
         )
+        step = partial(
+            meta_step,
+            chunk_size=self.task_chunk_size,
+            autocast=_AUTOCAST[self.precision],
+            mapper=torch.compile(map_episodes) if self.compile else map_episodes,
+        )
         stopper = _Stopper(self.tol, self.n_iter_no_change, self.learner_ if validation else None)
         if validation is not None and self.validation_scores_ is None:
             self.validation_scores_ = []
@@ -410,9 +430,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
                 batch = EpisodeBatch.gather(X_t, y_t, pool.sample(self._rng, self.meta_batch_size))
                 if self.vectorized_ is None:
                     self.vectorized_ = can_vectorize(episode_loss, batch)
-                loss = meta_step(
-                    episode_loss, batch, self._optimizer, self.vectorized_, self.task_chunk_size
-                )
+                loss = step(episode_loss, batch, self._optimizer, self.vectorized_)
                 self.n_iter_ += 1
                 self.loss_curve_.append(loss)
                 completed = self._rng.bit_generator.state
@@ -549,6 +567,8 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         tags.non_deterministic = self.random_state is None
         return tags
 
+
+_AUTOCAST = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 # Fitted attributes ``save`` stores besides the tensors.
 _SAVED_ATTRIBUTES = (
@@ -763,7 +783,7 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Probabilities, columns ordered as ``classes_``.
         """
-        check_is_fitted(self)
+        check_is_fitted(self, "adapted_module_")
         check_numeric("X", X)
         X = validate_data(self, X, reset=False, dtype=np.float32)
         return probabilities(self._outputs(self.adapted_module_, X))

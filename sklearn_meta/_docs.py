@@ -122,6 +122,20 @@ PARAMETERS: dict[str, tuple[str, str]] = {
         'Torch device: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", '
         '"cuda:1", ... Resolved at ``fit``.',
     ),
+    "precision": (
+        '{"float32", "bfloat16", "float16"}',
+        "Mixed precision of meta-training: the forward passes of each outer step "
+        "run under ``torch.autocast`` in this dtype, while parameters, optimizer "
+        "and gradients stay float32, and ``predict``, ``adapt`` and ``score`` run "
+        'in float32. "bfloat16" suits recent GPUs (and runs on CPUs); "float16" '
+        "is applied without loss scaling, so small gradients may underflow.",
+    ),
+    "compile": (
+        "bool",
+        "Compile the vectorized meta-batch with ``torch.compile`` at the first "
+        "step of each ``fit``. Compiling takes from seconds to minutes and then "
+        "makes steps faster: worth it for long runs only.",
+    ),
     "random_state": (
         "int, RandomState instance or None",
         "Seeds the initialization, the episodes and ``score``'s episodes.",

@@ -235,6 +235,8 @@ class FineTuneClassifier(_FineTuneMixin, _MetaClassifierBase):
         checkpoint_path=None,
         checkpoint_every=100,
         device="auto",
+        precision="float32",
+        compile=False,
         random_state=None,
         verbose=False,
     ):
@@ -263,6 +265,8 @@ class FineTuneClassifier(_FineTuneMixin, _MetaClassifierBase):
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.random_state = random_state
         self.verbose = verbose
 
@@ -369,6 +373,8 @@ class FineTuneRegressor(_FineTuneMixin, _MetaRegressorBase):
         checkpoint_path=None,
         checkpoint_every=100,
         device="auto",
+        precision="float32",
+        compile=False,
         random_state=None,
         verbose=False,
     ):
@@ -394,6 +400,8 @@ class FineTuneRegressor(_FineTuneMixin, _MetaRegressorBase):
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.random_state = random_state
         self.verbose = verbose
 

@@ -297,6 +297,8 @@ class MetaClassifier(ClassifierMixin, _FrontDoor):
         checkpoint_path=None,
         checkpoint_every=None,
         device="auto",
+        precision=None,
+        compile=None,
         random_state=None,
         verbose=False,
     ):
@@ -328,6 +330,8 @@ class MetaClassifier(ClassifierMixin, _FrontDoor):
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.random_state = random_state
         self.verbose = verbose
 
@@ -442,6 +446,8 @@ class MetaRegressor(RegressorMixin, _FrontDoor):
         checkpoint_path=None,
         checkpoint_every=None,
         device="auto",
+        precision=None,
+        compile=None,
         random_state=None,
         verbose=False,
     ):
@@ -469,6 +475,8 @@ class MetaRegressor(RegressorMixin, _FrontDoor):
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.random_state = random_state
         self.verbose = verbose
 

@@ -154,6 +154,8 @@ class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
         checkpoint_path=None,
         checkpoint_every=100,
         device="auto",
+        precision="float32",
+        compile=False,
         random_state=None,
         verbose=False,
     ):
@@ -182,6 +184,8 @@ class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.random_state = random_state
         self.verbose = verbose
 
@@ -268,6 +272,8 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
         checkpoint_path=None,
         checkpoint_every=100,
         device="auto",
+        precision="float32",
+        compile=False,
         random_state=None,
         verbose=False,
     ):
@@ -298,5 +304,7 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.random_state = random_state
         self.verbose = verbose

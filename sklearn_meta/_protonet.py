@@ -199,6 +199,8 @@ class ProtoNetClassifier(_MetaClassifierBase):
         checkpoint_path=None,
         checkpoint_every=100,
         device="auto",
+        precision="float32",
+        compile=False,
         random_state=None,
         verbose=False,
     ):
@@ -224,6 +226,8 @@ class ProtoNetClassifier(_MetaClassifierBase):
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.random_state = random_state
         self.verbose = verbose
 

@@ -252,6 +252,8 @@ class ReptileRegressor(_ReptileMixin, _MetaRegressorBase):
         checkpoint_path=None,
         checkpoint_every=100,
         device="auto",
+        precision="float32",
+        compile=False,
         random_state=None,
         verbose=False,
     ):
@@ -277,6 +279,8 @@ class ReptileRegressor(_ReptileMixin, _MetaRegressorBase):
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.random_state = random_state
         self.verbose = verbose
 
@@ -363,6 +367,8 @@ class ReptileClassifier(_ReptileMixin, _MetaClassifierBase):
         checkpoint_path=None,
         checkpoint_every=100,
         device="auto",
+        precision="float32",
+        compile=False,
         random_state=None,
         verbose=False,
     ):
@@ -390,5 +396,7 @@ class ReptileClassifier(_ReptileMixin, _MetaClassifierBase):
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.random_state = random_state
         self.verbose = verbose

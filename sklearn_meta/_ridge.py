@@ -185,6 +185,8 @@ class MetaRidgeRegressor(_MetaRidgeMixin, _MetaRegressorBase):
         checkpoint_path=None,
         checkpoint_every=100,
         device="auto",
+        precision="float32",
+        compile=False,
         random_state=None,
         verbose=False,
     ):
@@ -208,6 +210,8 @@ class MetaRidgeRegressor(_MetaRidgeMixin, _MetaRegressorBase):
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.random_state = random_state
         self.verbose = verbose
 
@@ -283,6 +287,8 @@ class MetaRidgeClassifier(_MetaRidgeMixin, _MetaClassifierBase):
         checkpoint_path=None,
         checkpoint_every=100,
         device="auto",
+        precision="float32",
+        compile=False,
         random_state=None,
         verbose=False,
     ):
@@ -308,5 +314,7 @@ class MetaRidgeClassifier(_MetaRidgeMixin, _MetaClassifierBase):
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.random_state = random_state
         self.verbose = verbose

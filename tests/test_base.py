@@ -1,4 +1,6 @@
-"""The shell shared by every estimator: sample and class weights in ``fit``."""
+"""The shell shared by every estimator: weights, precision, compilation, failed fits."""
+
+import warnings
 
 import numpy as np
 import pytest
@@ -126,3 +128,50 @@ def test_routed_sample_weight_reaches_fit_in_cross_validate(sinusoid):
             X[train], y[train], groups[train], sample_weight=weights[train]
         )
         assert_same_parameters(fitted, direct)
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_mixed_precision_trains_in_float32_parameters(sinusoid, precision):
+    X, y, groups = sinusoid
+    settings = dict(max_iter=20, meta_batch_size=8, device="cpu", random_state=0)
+    full = MAMLRegressor(**settings).fit(X, y, groups)
+    mixed = MAMLRegressor(precision=precision, **settings).fit(X, y, groups)
+    assert all(p.dtype == torch.float32 for p in mixed.learner_.parameters())
+    assert mixed.loss_curve_ != full.loss_curve_  # the forward passes did run in low precision
+    np.testing.assert_allclose(mixed.loss_curve_, full.loss_curve_, rtol=0.05)
+    assert mixed.score(X, y, groups) == pytest.approx(full.score(X, y, groups), abs=0.05)
+
+
+def test_compiled_meta_batches_take_the_same_steps(sinusoid):
+    X, y, groups = sinusoid
+    settings = dict(hidden_layer_sizes=(8,), max_iter=3, device="cpu", random_state=0)
+    compiled = MAMLRegressor(compile=True, **settings).fit(X, y, groups)
+    eager = MAMLRegressor(**settings).fit(X, y, groups)
+    np.testing.assert_allclose(compiled.loss_curve_, eager.loss_curve_, rtol=1e-4)
+    np.testing.assert_allclose(compiled.predict(X), eager.predict(X), rtol=1e-4, atol=1e-6)
+
+
+def test_unknown_precision_is_refused(sinusoid):
+    with pytest.raises(ValueError, match="precision must be one of"):
+        MAMLRegressor(precision="float8").fit(*sinusoid)
+
+
+def test_a_diverged_refit_never_predicts_with_the_older_fit(blobs_classes):
+    from sklearn.exceptions import NotFittedError
+
+    X, y = blobs_classes
+    clf = MAMLClassifier(n_way=3, **FAST).fit(X, y)
+    with pytest.raises(FloatingPointError):
+        clf.fit(X * 1e30, y)
+    assert clf.n_iter_ == 0  # the last finite parameters: the fresh start of that fit
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+
+
+def test_constant_query_targets_score_like_r2_score(sinusoid):
+    X, y, groups = sinusoid
+    maml = MAMLRegressor(**FAST).fit(X, y, groups)
+    constant = np.full_like(y, 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no division warning, no NaN
+        assert maml.score(X, constant, groups) == 0.0

@@ -87,18 +87,26 @@ def meta_step(
     optimizer: torch.optim.Optimizer,
     vectorize: bool,
     chunk_size: int | None = None,
+    *,
+    autocast: torch.dtype | None = None,
+    mapper: Callable[[EpisodeFn, EpisodeBatch, bool], Tensor] = map_episodes,
 ) -> float:
     """One outer update on the mean query loss of the batch; returns that loss.
 
     ``chunk_size`` episodes are mapped at a time (all of them for None), each
-    chunk's gradient added to the others'. A non-finite loss raises before
-    the update, so the parameters keep their last finite values.
+    chunk's gradient added to the others'. ``autocast`` runs the forward
+    pass under ``torch.autocast`` in that dtype (parameters and optimizer
+    stay float32); ``mapper`` is ``map_episodes`` or a compiled version of it.
+    A non-finite loss raises before the update, so the parameters keep
+    their last finite values.
     """
     optimizer.zero_grad(set_to_none=True)
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    total = torch.zeros((), device=params[0].device)
+    device = params[0].device
+    total = torch.zeros((), device=device)
     for chunk in _own_share(batch).chunks(chunk_size):
-        loss = map_episodes(episode_loss, chunk, vectorize).sum() / len(batch)
+        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+            loss = mapper(episode_loss, chunk, vectorize).float().sum() / len(batch)
         loss.backward()
         total += loss.detach()
     if _world_size() > 1:

@@ -58,5 +58,13 @@ CLASSIFICATION = TaskKind(_cross_entropy, _accuracy_parts, torch.long)
 
 
 def combine_scores(parts: np.ndarray) -> float:
-    """The score of many episodes from their ``score_parts`` rows."""
-    return float(parts[:, 0].sum() / parts[:, 1].sum())
+    """The score of many episodes from their ``score_parts`` rows.
+
+    Query sets whose targets are all constant have no variance to explain
+    (denominators of zero); as scikit-learn's ``r2_score``, they score 1.0
+    when predicted exactly and 0.0 otherwise.
+    """
+    numerator, denominator = parts[:, 0].sum(), parts[:, 1].sum()
+    if denominator == 0 and np.isfinite(numerator):
+        return 1.0 if numerator == 0 else 0.0
+    return float(numerator / denominator)
