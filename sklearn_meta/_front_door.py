@@ -7,10 +7,11 @@ import inspect
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ._base import BaseMetaEstimator
 from ._docs import document_parameters
 from ._finetune import FineTuneClassifier, FineTuneRegressor
 from ._maml import MAMLClassifier, MAMLRegressor
-from ._persistence import from_payload, save_estimator, to_payload
+from ._persistence import from_payload, to_payload
 from ._protonet import ProtoNetClassifier
 from ._reptile import ReptileClassifier, ReptileRegressor
 from ._ridge import MetaRidgeClassifier, MetaRidgeRegressor
@@ -181,17 +182,7 @@ class _FrontDoor(BaseEstimator):
         check_is_fitted(self)
         return self.estimator_.score(X, y, groups, sample_weight=sample_weight)
 
-    def save(self, path) -> None:
-        """Save the fitted estimator: weights and configuration, no pickled code.
-
-        Read it back with :func:`sklearn_meta.load`.
-
-        Parameters
-        ----------
-        path : str or path-like
-            The file to write (replaced atomically when it exists).
-        """
-        save_estimator(self, path)
+    save = BaseMetaEstimator.save  # the file holds the fitted learner inside
 
     def _fitted_payload(self) -> dict:
         check_is_fitted(self)
