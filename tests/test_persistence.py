@@ -253,6 +253,7 @@ def test_a_non_finite_loss_leaves_the_last_finite_parameters_in_the_checkpoint(
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_a_model_saved_on_the_gpu_loads_in_a_cpu_only_process(sinusoid, tmp_path):
+    import os
     import subprocess
     import sys
 
@@ -270,5 +271,5 @@ def test_a_model_saved_on_the_gpu_loads_in_a_cpu_only_process(sinusoid, tmp_path
         f"np.testing.assert_allclose(got, np.load({str(tmp_path / 'expected.npy')!r}), "
         "rtol=1e-4, atol=1e-5)\n"
     )
-    env = {"CUDA_VISIBLE_DEVICES": "", "PATH": ""}
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     subprocess.run([sys.executable, "-c", script], check=True, env=env)
