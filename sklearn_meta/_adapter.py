@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.metrics import accuracy_score, r2_score
@@ -38,7 +40,8 @@ class FewShotAdapter(BaseEstimator):
     Attributes
     ----------
     module_ : torch.nn.Module
-        The adapted network.
+        The adapted network as a standalone module, built when first read
+        (``predict`` does not need it).
     classes_ : ndarray of shape (n_classes,)
         The task's classes (classifiers only).
     n_features_in_ : int
@@ -92,10 +95,10 @@ class FewShotAdapter(BaseEstimator):
                 )
             n_outputs = len(classes)
         else:
-            y = check_array(y, ensure_2d=False, dtype=np.float32, input_name="y")
-            classes, n_outputs = None, 1
-        module = meta._adapted_module(X, y, n_outputs, self.inner_steps)
-        self.module_ = module
+            y, classes = meta._encode_targets(y, fitting=False)  # float32, or an error
+            n_outputs = 1
+        self._task = meta._adapted_task(X, y, n_outputs, self.inner_steps)
+        self.__dict__.pop("module_", None)  # a former task's
         self.n_features_in_ = meta.n_features_in_
         if hasattr(meta, "feature_names_in_"):
             self.feature_names_in_ = meta.feature_names_in_
@@ -119,24 +122,35 @@ class FewShotAdapter(BaseEstimator):
         """Inputs as for the meta-estimator; targets 1-D, as many as inputs, and
         class labels for a classifier or finite numbers for a regressor."""
         meta = self._meta_estimator()
-        X = self._validate_X(X)
-        y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, input_name="y"), warn=True)
+        X = self._validate_X(X, meta)
+        classifier = is_classifier(meta)
+        if not classifier:
+            check_numeric("y", y)
+        y = check_array(
+            y, ensure_2d=False, dtype=None if classifier else np.float64, input_name="y"
+        )
+        y = column_or_1d(y, warn=True)
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} samples but y has {len(y)}.")
-        if is_classifier(meta):
+        if classifier:
             check_classification_targets(y)
-        else:
-            check_numeric("y", y)
-            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         return X, y
 
-    def _validate_X(self, X) -> np.ndarray:
+    @staticmethod
+    def _validate_X(X, meta: BaseMetaEstimator) -> np.ndarray:
         check_numeric("X", X)
-        return validate_data(self._meta_estimator(), X, reset=False, dtype=np.float32)
+        return validate_data(meta, X, reset=False, dtype=np.float32)
+
+    @cached_property
+    def module_(self):
+        """The adapted network as a standalone module (built on first use)."""
+        check_is_fitted(self)
+        return self._task.materialize()
 
     def _outputs(self, X) -> np.ndarray:
         check_is_fitted(self)
-        return self._meta_estimator()._outputs(self.module_, self._validate_X(X))
+        meta = self._meta_estimator()
+        return meta._outputs(self._task, self._validate_X(X, meta))
 
     def predict(self, X):
         """Predict with the adapted network.
@@ -203,9 +217,11 @@ class FewShotAdapter(BaseEstimator):
         return tags
 
     def __getstate__(self):
-        return modules_to_cpu(super().__getstate__())
+        return modules_to_cpu(super().__getstate__())  # the task's tensors go there too
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        if hasattr(self, "module_"):
-            modules_to_device(self, self._meta_estimator().device_)
+        if hasattr(self, "_task"):
+            device = self._meta_estimator().device_
+            self._task.to(device)
+            modules_to_device(self, device)

@@ -37,6 +37,7 @@ from ._core._meta import (
     meta_step,
 )
 from ._core._model import (
+    AdaptedTask,
     MetaModel,
     build_backbone,
     is_available,
@@ -500,9 +501,9 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         y_t = torch.tensor(y, dtype=self._kind.target_dtype, device=self.device_)
         return X_t, y_t
 
-    def _adapted_module(self, X, y, n_outputs: int, steps: int | None) -> nn.Module:
-        """A standalone network adapted to one task's ``(X, y)``."""
-        return self.learner_.materialize(self._adapted_state(X, y, n_outputs, steps))
+    def _adapted_task(self, X, y, n_outputs: int, steps: int | None) -> AdaptedTask:
+        """A predictor adapted to one task's ``(X, y)``, independent of later fits."""
+        return AdaptedTask(self.learner_, self._adapted_state(X, y, n_outputs, steps))
 
     def _adapted_state(self, X, y, n_outputs: int, steps: int | None) -> dict:
         """The learner's state adapted to one task's ``(X, y)``."""
@@ -517,7 +518,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
             )
         return params
 
-    def _outputs(self, module: nn.Module, X) -> np.ndarray:
+    def _outputs(self, module: nn.Module | AdaptedTask, X) -> np.ndarray:
         """``module`` applied to ``X`` in batches, as a float64 NumPy array."""
         # Even chunks: no batch of one row for batch norm to choke on.
         n_chunks = -(-len(X) // _PREDICT_BATCH)

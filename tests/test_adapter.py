@@ -86,3 +86,28 @@ def _two_blobs():
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1], 20)
     return rng.normal(size=(40, 2)) + 3 * y[:, None], y
+
+
+def test_adapter_keeps_its_task_when_the_meta_estimator_trains_on(sinusoid):
+    meta = MAMLRegressor(**FAST, warm_start=True).fit(*sinusoid)
+    X, y, _ = make_sinusoid_tasks(1, 15, random_state=7)
+    adapted = meta.adapt(X[:5], y[:5], inner_steps=3)
+    before = adapted.predict(X)
+    meta.set_params(max_iter=5).fit(*sinusoid)  # updates the learner in place
+    assert not np.array_equal(meta.adapt(X[:5], y[:5], inner_steps=3).predict(X), before)
+    np.testing.assert_array_equal(adapted.predict(X), before)
+
+
+def test_module_is_built_on_demand_and_predicts_as_the_adapter(meta_regressor):
+    X, y, _ = make_sinusoid_tasks(1, 15, random_state=8)
+    adapter = FewShotAdapter(meta_regressor, inner_steps=2).fit(X[:5], y[:5])
+    assert "module_" not in vars(adapter)  # predict does not need it
+    module = adapter.module_
+    assert adapter.module_ is module
+    outputs = module(torch.tensor(X, dtype=torch.float32)).detach().numpy()[:, 0]
+    np.testing.assert_allclose(outputs, adapter.predict(X), rtol=1e-6)
+    adapter.fit(X[5:10], y[5:10])  # a new task: a new module
+    assert adapter.module_ is not module
+    loaded = pickle.loads(pickle.dumps(adapter))
+    np.testing.assert_array_equal(loaded.predict(X), adapter.predict(X))
+    torch.testing.assert_close(loaded.module_.head.weight, adapter.module_.head.weight)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Sequence
+from itertools import chain
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call
 
 Params = dict[str, Tensor]
 
@@ -193,3 +195,70 @@ def materialize(model: nn.Module, params: Params) -> nn.Module:
     if isinstance(head, nn.Linear):
         head.out_features = head.weight.shape[0]
     return result.eval()
+
+
+class AdaptedTask:
+    """One task's adapted state and a snapshot of the learner's tensors.
+
+    Calling it on inputs runs ``learner.predict_with(state, x)`` with the
+    learner's parameters and buffers replaced by the snapshot
+    (:func:`torch.func.functional_call`): adapting copies tensors, not
+    modules, and later changes to the learner (more meta-training) do not
+    reach it. :meth:`materialize` builds the equivalent standalone module
+    when one is asked for.
+    """
+
+    def __init__(self, learner: nn.Module, state: Params):
+        self.learner = learner
+        self.tensors = _detached_copies(chain(learner.named_parameters(), learner.named_buffers()))
+        self.state = _detached_copies(state.items())
+        self._predict = _PredictWith(learner)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return functional_call(self._predict, self._predict.named(self.tensors), (self.state, x))
+
+    def frozen_learner(self) -> nn.Module:
+        """A standalone copy of the learner holding the snapshot."""
+        learner = copy.deepcopy(self.learner)
+        with torch.no_grad():
+            for name, tensor in chain(learner.named_parameters(), learner.named_buffers()):
+                tensor.copy_(self.tensors[name])
+        return learner
+
+    def materialize(self) -> nn.Module:
+        """The standalone module of the learner's ``materialize``."""
+        return self.frozen_learner().materialize(self.state)
+
+    def to(self, device: torch.device) -> AdaptedTask:
+        """Move the snapshot and the state (in place)."""
+        self.tensors = {name: value.to(device) for name, value in self.tensors.items()}
+        self.state = {name: value.to(device) for name, value in self.state.items()}
+        return self
+
+    def __getstate__(self) -> dict:
+        # One copy of the learner, holding the snapshot, on the CPU.
+        state = {name: value.cpu() for name, value in self.state.items()}
+        return {"learner": self.frozen_learner().cpu(), "state": state}
+
+    def __setstate__(self, pickled: dict) -> None:
+        self.__init__(pickled["learner"], pickled["state"])
+
+
+class _PredictWith(nn.Module):
+    """``learner.predict_with`` as a forward pass, for ``functional_call``."""
+
+    def __init__(self, learner: nn.Module):
+        super().__init__()
+        self.learner = learner
+
+    def forward(self, state: Params, x: Tensor) -> Tensor:
+        return self.learner.predict_with(state, x)
+
+    @staticmethod
+    def named(tensors: Params) -> Params:
+        """The learner's tensors under their names in this module."""
+        return {f"learner.{name}": value for name, value in tensors.items()}
+
+
+def _detached_copies(named_tensors) -> Params:
+    return {name: value.detach().clone() for name, value in named_tensors}
