@@ -198,6 +198,11 @@ def _add_benchmark(commands) -> None:
         help="torch CPU threads (default: %(default)s)",
     )
     benchmark.add_argument(
+        "--quick",
+        action="store_true",
+        help="speed table: few repeats and small sizes, a rough look in under a minute",
+    )
+    benchmark.add_argument(
         "--output", type=Path, metavar="FILE", help="also write the markdown report here"
     )
     benchmark.set_defaults(run=_run_benchmark, check=_check_benchmark, parser=benchmark)
@@ -234,6 +239,7 @@ def _run_benchmark(args: argparse.Namespace) -> None:
         within_alphabet=args.within_alphabet,
         device=args.device,
         random_state=args.random_state,
+        quick=args.quick,
     )
     tables = list(dict.fromkeys(args.tables)) or default_tables(options)
     with torch_threads(args.threads):

@@ -248,11 +248,32 @@ def test_benchmark_defaults_reproduce_the_recorded_protocols(omniglot_root, monk
     assert calls["run_sinusoid"][1]["max_iter"] == calls["run_classification"][1]["max_iter"] == 7
 
 
+@pytest.mark.parametrize("quick", [False, True])
+def test_benchmark_speed_runs_the_speed_table(quick, monkeypatch, capsys):
+    from sklearn_meta._benchmarks import _speed
+
+    calls = []
+
+    def fake(**kwargs):
+        calls.append(kwargs)
+        return "## Speed and memory"
+
+    monkeypatch.setattr(_speed, "run_speed", fake)
+    args = ["speed", "--device", "cpu", "--random-state", "3"] + ["--quick"] * quick
+    out, _ = run_benchmark(args, capsys)
+    assert "## Speed and memory" in out
+    [kwargs] = calls
+    assert kwargs["settings"] is (_speed.QUICK if quick else _speed.DEFAULT)
+    assert (kwargs["device"], kwargs["random_state"]) == ("cpu", 3)
+    assert _speed.DEFAULT.memory_inner_steps == (1, 2, 5, 10)
+    assert _speed.DEFAULT.chunking == (32, 4)
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["omniglot"], "the omniglot table needs --omniglot PATH"),
-        (["speed"], "unknown table 'speed' (choose from sinusoid, classification, omniglot)"),
+        (["sped"], "unknown table 'sped' (choose from sinusoid, classification, omniglot, speed)"),
         (["--algorithms", "maml,foo"], "unknown algorithm 'foo'"),
         (["--max-iter", "0"], "--max-iter: must be a positive integer"),
         (["--episodes", "many"], "--episodes: must be a positive integer"),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from . import _classification, _omniglot, _sinusoid
+from . import _classification, _omniglot, _sinusoid, _speed
 from ._report import Progress, machine_report, stderr_progress
 
 
@@ -32,6 +32,7 @@ class BenchmarkOptions:
     within_alphabet: bool = False
     device: str = "auto"
     random_state: int = 0
+    quick: bool = False
 
     def steps(self, default: int) -> int:
         """Outer training steps: ``max_iter``, or the table's ``default``."""
@@ -89,6 +90,15 @@ def _omniglot_table(options: BenchmarkOptions, progress: Progress) -> str:
     )
 
 
+def _speed_table(options: BenchmarkOptions, progress: Progress) -> str:
+    return _speed.run_speed(
+        settings=_speed.QUICK if options.quick else _speed.DEFAULT,
+        device=options.device,
+        random_state=options.random_state,
+        progress=progress,
+    )
+
+
 TABLES = {
     table.name: table
     for table in [
@@ -109,6 +119,13 @@ TABLES = {
             "5- and 20-way Omniglot with the Conv4 backbone beside the published numbers; "
             f"needs --omniglot PATH (default {_omniglot.MAX_ITER} steps)",
             _omniglot_table,
+        ),
+        Table(
+            "speed",
+            "meta-training tasks per second (vmap against the task loop, second against "
+            "first order), adapt + predict latency, episode sampling and peak memory "
+            "against inner_steps and task_chunk_size (a few minutes; --quick: about a minute)",
+            _speed_table,
         ),
     ]
 }

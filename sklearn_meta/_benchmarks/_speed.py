@@ -1,0 +1,642 @@
+"""Speed and memory of meta-training and adaptation: ``sklearn-meta benchmark speed``.
+
+Four measurements in one run, each with the ratios that matter:
+
+- meta-training tasks per second on two protocols, the sinusoid (MAML's
+  1-40-40-1 MLP, 25 tasks a step) and Omniglot-shaped images (Conv4 on
+  random 28x28 inputs, 5-way 1-shot, 8 tasks a step): the vectorized
+  (``vmap``) path against the task loop, second order against first order,
+  every configuration from the same state on the same meta-batches;
+- the latency of ``adapt`` + ``predict`` on one new 5-shot task;
+- the time to draw and gather a meta-batch of episodes, beside the step;
+- the peak memory of an outer step against ``inner_steps`` (second and first
+  order) and with ``task_chunk_size``, each measured in a fresh process.
+
+Steps are timed with the core's ``meta_step`` on the estimator's own learner,
+optimizer and episodes, so the figures are those of ``fit`` less its
+per-call validation.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+import torch
+
+from .._base import BaseMetaEstimator
+from .._core._meta import EpisodeBatch, meta_step
+from .._core._model import resolve_device
+from .._demo import QUERY_X, make_estimators, sample_test_tasks
+from .._maml import MAMLClassifier
+from .._protonet import ProtoNetClassifier
+from .._validation import encode_groups
+from ..datasets import make_few_shot_classification, make_sinusoid_tasks
+from ._report import Progress, markdown_table
+
+#: Vectorized over loop steps per second (second order), and the adapt +
+#: predict latency of a 5-shot MLP task: the targets of the issue on a 2-core CPU.
+TARGET_SPEEDUP = {"sinusoid": 8.0, "conv4": 1.3}
+TARGET_LATENCY_MS = 3.0
+ORDERS = ("second", "first")
+PATHS = ("vectorized", "loop")
+_MIB = 2**20
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A meta-training setting: an estimator and data to draw its episodes from."""
+
+    name: str
+    description: str
+    estimator: Callable[[str, int], BaseMetaEstimator]
+    data: Callable[[int, int], tuple[np.ndarray, np.ndarray, np.ndarray | None]]
+
+
+def _sinusoid_estimator(device: str, random_state: int) -> BaseMetaEstimator:
+    return make_estimators(1, device, random_state, verbose=False)["MAML"]
+
+
+def _sinusoid_data(n_tasks: int, random_state: int):
+    return make_sinusoid_tasks(n_tasks, 50, random_state=random_state)
+
+
+def _conv4_estimator(device: str, random_state: int) -> BaseMetaEstimator:
+    return MAMLClassifier(
+        module="conv4",
+        input_shape=(1, 28, 28),
+        n_way=5,
+        n_shots=1,
+        n_queries=5,
+        inner_steps=1,
+        inner_lr=0.4,
+        meta_batch_size=8,
+        max_iter=1,
+        device=device,
+        random_state=random_state,
+    )
+
+
+def _conv4_data(n_classes: int, random_state: int):
+    """Random 28x28 images, 20 of each class (Omniglot's shape, not its content)."""
+    rng = np.random.default_rng(random_state)
+    X = rng.random((20 * n_classes, 28 * 28), dtype=np.float32)
+    return X, np.repeat(np.arange(n_classes), 20), None
+
+
+SINUSOID = Protocol(
+    "sinusoid",
+    "1-40-40-1 MLP, K=10 support + 10 query points, one inner step, 25 tasks a step",
+    _sinusoid_estimator,
+    _sinusoid_data,
+)
+CONV4 = Protocol(
+    "conv4",
+    'Omniglot-shaped: module="conv4" on random 28x28 images, 5-way 1-shot, '
+    "5 queries per class, one inner step, 8 tasks a step",
+    _conv4_estimator,
+    _conv4_data,
+)
+PROTOCOLS = {protocol.name: protocol for protocol in (SINUSOID, CONV4)}
+
+
+@dataclass(frozen=True)
+class SpeedSettings:
+    """Sizes and repeats of a run; :data:`DEFAULT` is the recorded one."""
+
+    repeats: int = 7
+    warmup: int = 2
+    #: Timed steps per repeat and configuration, per protocol.
+    steps: dict[str, int] = field(default_factory=lambda: {"sinusoid": 20, "conv4": 2})
+    #: Pool sizes: sinusoid tasks (the sinusoid table's), image classes.
+    pool_size: dict[str, int] = field(default_factory=lambda: {"sinusoid": 20_000, "conv4": 1000})
+    latency_calls: int = 300
+    sampling_draws: int = 200
+    memory_inner_steps: tuple[int, ...] = (1, 2, 5, 10)
+    #: (meta_batch_size, task_chunk_size) of the chunking comparison.
+    chunking: tuple[int, int] = (32, 4)
+    #: meta_batch_size of the Conv4 memory runs (None: the protocol's).
+    memory_meta_batch: int | None = None
+
+
+DEFAULT = SpeedSettings()
+QUICK = SpeedSettings(
+    repeats=1,
+    warmup=1,
+    steps={"sinusoid": 2, "conv4": 1},
+    pool_size={"sinusoid": 100, "conv4": 10},
+    latency_calls=5,
+    sampling_draws=5,
+    memory_inner_steps=(1, 2),
+    chunking=(4, 2),
+    memory_meta_batch=2,
+)
+
+
+# -- preparing a protocol ------------------------------------------------------
+@dataclass
+class Prepared:
+    """An estimator after one outer step, and its episodes as ``fit`` draws them."""
+
+    estimator: BaseMetaEstimator
+    X: torch.Tensor
+    y: torch.Tensor
+    pool: object
+
+    @classmethod
+    def fit(cls, estimator: BaseMetaEstimator, X, y, groups=None) -> Prepared:
+        """Fit ``estimator`` (one step) and index its training episodes."""
+        estimator.set_params(max_iter=1).fit(X, y, groups)
+        targets, labels = estimator._encode_targets(y, fitting=False)
+        codes, names = encode_groups(groups, len(X))
+        pool = estimator._task_pool(targets, codes, names, labels, evaluating=False)
+        return cls(estimator, *estimator._tensors(X, targets), pool)
+
+    def batch(self, rng: np.random.Generator, size: int | None = None) -> EpisodeBatch:
+        """A meta-batch drawn and gathered as in ``fit``."""
+        size = self.estimator.meta_batch_size if size is None else size
+        return EpisodeBatch.gather(self.X, self.y, self.pool.sample(rng, size))
+
+    def stepper(self, order: str, path: str) -> Callable[[EpisodeBatch], float]:
+        """Outer steps of a copy of the estimator, in ``order`` on ``path``."""
+        estimator = copy.deepcopy(self.estimator).set_params(first_order=order == "first")
+        episode_loss = partial(
+            estimator.learner_.episode_loss,
+            n_outputs=estimator._n_outputs(self.pool),
+            loop=estimator._inner_loop(),
+        )
+        return partial(
+            meta_step,
+            episode_loss,
+            optimizer=estimator._optimizer,
+            vectorize=path == "vectorized",
+            chunk_size=estimator.task_chunk_size,
+        )
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# -- throughput ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Throughput:
+    """Median seconds per outer step of each (order, path), and the largest
+    relative difference between the paths' losses on the first step."""
+
+    protocol: str
+    meta_batch_size: int
+    seconds: dict[tuple[str, str], float]
+    path_difference: float
+
+    def tasks_per_second(self, order: str, path: str) -> float:
+        return self.meta_batch_size / self.seconds[order, path]
+
+    def speedup(self, order: str) -> float:
+        """Vectorized over loop."""
+        return self.seconds[order, "loop"] / self.seconds[order, "vectorized"]
+
+
+def throughput(prepared: Prepared, settings: SpeedSettings, protocol: str) -> Throughput:
+    """Time every (order, path) from the same state on the same meta-batches,
+    interleaved over ``settings.repeats`` rounds."""
+    n_steps = settings.steps[protocol]
+    rng = np.random.default_rng(0)
+    batches = [prepared.batch(rng) for _ in range(settings.warmup + settings.repeats * n_steps)]
+    steppers = {(o, p): prepared.stepper(o, p) for o in ORDERS for p in PATHS}
+    first = {key: step(batches[0]) for key, step in steppers.items()}
+    difference = max(
+        abs(first[order, "loop"] - first[order, "vectorized"]) / abs(first[order, "vectorized"])
+        for order in ORDERS
+    )
+    for step in steppers.values():
+        for batch in batches[1 : settings.warmup]:
+            step(batch)
+    device = prepared.X.device
+    samples: dict[tuple[str, str], list[float]] = {key: [] for key in steppers}
+    for round_ in range(settings.repeats):
+        timed = batches[settings.warmup + round_ * n_steps :][:n_steps]
+        for key, step in steppers.items():
+            _synchronize(device)
+            start = time.perf_counter()
+            for batch in timed:
+                step(batch)  # ends in loss.item(): synchronized
+            samples[key].append((time.perf_counter() - start) / n_steps)
+    seconds = {key: float(np.median(times)) for key, times in samples.items()}
+    return Throughput(protocol, prepared.estimator.meta_batch_size, seconds, difference)
+
+
+def sampling_seconds(prepared: Prepared, draws: int) -> float:
+    """Median seconds to draw and gather one meta-batch (``pool.sample`` and
+    ``EpisodeBatch.gather``), as ``fit`` does before every step."""
+    rng = np.random.default_rng(1)
+    times = []
+    for _ in range(draws):
+        start = time.perf_counter()
+        batch = prepared.batch(rng)
+        _synchronize(batch.x_support.device)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+# -- adaptation latency --------------------------------------------------------
+@dataclass(frozen=True)
+class Latency:
+    """Seconds of each ``adapt(...).predict(...)`` call on one new task."""
+
+    estimator: str
+    task: str
+    inner_steps: int | None
+    seconds: np.ndarray
+
+
+def _new_classes_task(random_state: int):
+    """Training data of 40 classes and a 5-way 5-shot task of 5 new classes
+    (15 queries each): 20 synthetic features."""
+    X, y = make_few_shot_classification(45, 20, random_state=random_state)
+    train = y < 40
+    new = np.flatnonzero(~train)
+    support = np.concatenate([new[y[new] == c][:5] for c in range(40, 45)])
+    query = np.setdiff1d(new, support)
+    return (X[train], y[train]), (X[support], y[support]), X[query]
+
+
+def adaptation_latency(calls: int, device: str, random_state: int) -> list[Latency]:
+    """Median over ``calls`` of adapt + predict on one new 5-shot task, for
+    MAMLRegressor (sinusoid), MAMLClassifier and ProtoNetClassifier (5-way)."""
+    X, y, groups = make_sinusoid_tasks(200, 20, random_state=random_state)
+    regressor = make_estimators(20, device, random_state, verbose=False)["MAML"]
+    regressor.fit(X, y, groups)
+    sine = sample_test_tasks(1, 5)[0]
+    cases = [
+        (
+            regressor,
+            f"sinusoid, 5 shots, predict {len(QUERY_X)} points",
+            (sine.x_support, sine.target(sine.x_support)),
+            QUERY_X,
+        )
+    ]
+    train, support, query = _new_classes_task(random_state)
+    for make in (MAMLClassifier, ProtoNetClassifier):
+        classifier = make(n_way=5, n_shots=5, max_iter=20, device=device, random_state=0)
+        classifier.fit(*train)
+        task = f"5-way 5-shot (20 features), predict {len(query)} queries"
+        cases.append((classifier, task, support, query))
+    results = []
+    for estimator, task, support, X_query in cases:
+        call = partial(_adapt_and_predict, estimator, support, X_query)
+        for _ in range(min(calls, 20)):  # warm-up
+            call()
+        times = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        steps = estimator._adaptation_loop().steps if _has_inner_steps(estimator) else None
+        results.append(Latency(type(estimator).__name__, task, steps, np.array(times)))
+    return results
+
+
+def _adapt_and_predict(estimator, support, X_query) -> None:
+    estimator.adapt(*support).predict(X_query)
+
+
+def _has_inner_steps(estimator) -> bool:
+    return "inner_steps" in estimator.get_params(deep=False)
+
+
+# -- peak memory ---------------------------------------------------------------
+@dataclass(frozen=True)
+class MemoryRun:
+    """One outer step of the Conv4 protocol in a fresh process."""
+
+    inner_steps: int
+    first_order: bool
+    meta_batch_size: int
+    task_chunk_size: int | None = None
+
+
+def peak_memory(run: MemoryRun, device: str, random_state: int) -> tuple[float, bool]:
+    """Peak memory (bytes) an outer step adds, measured in a fresh process,
+    and whether it is exact (False: an upper bound, see :func:`_memory_child`)."""
+    config = {**run.__dict__, "device": device, "random_state": random_state}
+    config["threads"] = torch.get_num_threads()
+    code = "from sklearn_meta._benchmarks._speed import _memory_child; _memory_child()"
+    result = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+        # Large blocks straight from and back to the system, so that the
+        # resident memory follows the live tensors.
+        env={
+            **os.environ,
+            "OMP_NUM_THREADS": str(config["threads"]),
+            "MALLOC_MMAP_THRESHOLD_": "65536",
+        },
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"The memory measurement failed:\n{result.stderr}")
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    return measured["bytes"], measured["exact"]
+
+
+def _memory_child() -> None:
+    """In a fresh process: prepare with a one-episode, first-order step (so the
+    optimizer state exists), then measure one step of the requested run.
+
+    On a GPU: ``torch.cuda.max_memory_allocated`` less the memory allocated
+    before the step. On a CPU: the peak resident memory of the step less the
+    resident memory before it. Linux resets the peak (``/proc/self/clear_refs``)
+    first; without that the figure is exact only if the step goes past the
+    process's earlier peak, and an upper bound otherwise.
+    """
+    config = json.loads(sys.argv[1])
+    torch.set_num_threads(config["threads"])
+    device = resolve_device(config["device"])
+    estimator = CONV4.estimator(str(device), config["random_state"])
+    estimator.set_params(meta_batch_size=1, first_order=True)
+    prepared = Prepared.fit(estimator, *CONV4.data(10, config["random_state"]))
+    estimator.set_params(
+        inner_steps=config["inner_steps"],
+        first_order=config["first_order"],
+        task_chunk_size=config["task_chunk_size"],
+    )
+    batch = prepared.batch(np.random.default_rng(0), config["meta_batch_size"])
+    step = prepared.stepper("first" if config["first_order"] else "second", "vectorized")
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        step(batch)
+        used, exact = torch.cuda.max_memory_allocated(device) - before, True
+    else:
+        reset = _reset_peak_rss()
+        before, peak_before = _resident_memory()
+        step(batch)
+        peak = _resident_memory()[1]
+        used, exact = peak - before, reset or peak > peak_before
+    print(json.dumps({"bytes": float(used), "exact": bool(exact)}))
+
+
+def _resident_memory() -> tuple[int, int]:
+    """The process's resident memory now and at its peak, in bytes: VmRSS and
+    VmHWM on Linux. Elsewhere both are ``ru_maxrss`` (which Linux would carry
+    over from the parent process)."""
+    try:
+        with open("/proc/self/status") as status:
+            fields = dict(line.split(":", 1) for line in status if ":" in line)
+        return tuple(int(fields[name].split()[0]) * 1024 for name in ("VmRSS", "VmHWM"))
+    except (OSError, KeyError, ValueError):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak *= 1 if sys.platform == "darwin" else 1024
+        return peak, peak
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the peak resident memory to the current one (Linux 4.0 and later)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def memory_runs(settings: SpeedSettings) -> tuple[list[MemoryRun], list[MemoryRun]]:
+    """The inner-steps sweep (both orders) and the chunking pair."""
+    batch = settings.memory_meta_batch or _conv4_estimator("cpu", 0).meta_batch_size
+    sweep = [
+        MemoryRun(steps, order == "first", batch)
+        for steps in settings.memory_inner_steps
+        for order in ORDERS
+    ]
+    size, chunk = settings.chunking
+    return sweep, [MemoryRun(1, False, size), MemoryRun(1, False, size, chunk)]
+
+
+# -- the report ----------------------------------------------------------------
+def run_speed(
+    *,
+    settings: SpeedSettings = DEFAULT,
+    device: str = "auto",
+    random_state: int = 0,
+    progress: Progress,
+) -> str:
+    """Measure throughput, latency, sampling and memory, and report them.
+
+    Parameters
+    ----------
+    settings : SpeedSettings, default=DEFAULT
+        Sizes and repeats (:data:`QUICK` for a quick look).
+    device : str, default="auto"
+        Torch device.
+    random_state : int, default=0
+        Seed of the data and the estimators.
+    progress : callable
+        Receives one line at each stage.
+
+    Returns
+    -------
+    section : str
+        A markdown section with four tables.
+    """
+    resolved = resolve_device(device)
+    throughputs, sampling = [], {}
+    for name, protocol in PROTOCOLS.items():
+        progress(f"speed: {name}: preparing a pool of {settings.pool_size[name]}")
+        prepared = Prepared.fit(
+            protocol.estimator(str(resolved), random_state),
+            *protocol.data(settings.pool_size[name], random_state),
+        )
+        progress(f"speed: {name}: timing {len(ORDERS) * len(PATHS)} configurations")
+        throughputs.append(throughput(prepared, settings, name))
+        sampling[name] = sampling_seconds(prepared, settings.sampling_draws)
+        del prepared
+    progress(f"speed: adapt + predict, {settings.latency_calls} calls each")
+    latencies = adaptation_latency(settings.latency_calls, str(resolved), random_state)
+    sweep, chunking = memory_runs(settings)
+    memory = {}
+    for run in sweep + chunking:
+        progress(f"speed: peak memory of {run}")
+        memory[run] = peak_memory(run, str(resolved), random_state)
+    threads = torch.get_num_threads()
+    return "\n\n".join(
+        [
+            "## Speed and memory",
+            f"On {resolved} with {threads} torch thread{'s' * (threads != 1)}; "
+            f"medians over {settings.repeats} interleaved repeats after "
+            f"{settings.warmup} warm-up steps. Every configuration starts from the same "
+            "state and takes the same meta-batches (`meta_step` of the core on the "
+            "estimator's learner, as in `fit`).",
+            "### Meta-training throughput\n\n"
+            + "\n".join(f"- {p.name}: {p.description}." for p in PROTOCOLS.values()),
+            throughput_table(throughputs),
+            throughput_notes(throughputs),
+            "### Adaptation latency: `adapt(X_support, y_support).predict(X_query)` on one "
+            "new task",
+            latency_table(latencies),
+            "### Episode sampling against the step",
+            sampling_table(sampling, throughputs),
+            "### Peak memory of one outer step (Conv4 protocol)",
+            memory_notes(resolved),
+            memory_sweep_table(sweep, memory),
+            chunking_table(chunking, memory),
+        ]
+    )
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def throughput_table(results: Sequence[Throughput]) -> str:
+    """One row per protocol and order: both paths and their ratio."""
+    rows = []
+    for result in results:
+        for order in ORDERS:
+            rows.append(
+                [
+                    result.protocol,
+                    order,
+                    _step_cell(result, order, "vectorized"),
+                    _step_cell(result, order, "loop"),
+                    f"{result.speedup(order):.1f}x",
+                ]
+            )
+    header = ["protocol", "order", "vectorized ms/step (tasks/s)", "loop ms/step (tasks/s)"]
+    return markdown_table([*header, "vectorized / loop"], rows)
+
+
+def _step_cell(result: Throughput, order: str, path: str) -> str:
+    ms = 1e3 * result.seconds[order, path]
+    return f"{ms:.{1 if ms >= 10 else 2}f} ({result.tasks_per_second(order, path):,.0f})"
+
+
+def throughput_notes(results: Sequence[Throughput]) -> str:
+    lines = []
+    for result in results:
+        target = TARGET_SPEEDUP[result.protocol]
+        speedup = result.speedup("second")
+        first = result.seconds["second", "vectorized"] / result.seconds["first", "vectorized"]
+        lines.append(
+            f"- {result.protocol}: vectorized / loop {speedup:.1f}x in second order, target "
+            f">= {target:g}x: **{_verdict(speedup >= target)}**. First order is "
+            f"{first:.2f}x the speed of second order (vectorized). The paths' first-step "
+            f"losses differ by {result.path_difference:.1e} (relative)."
+        )
+    return "\n".join(lines)
+
+
+def latency_table(latencies: Sequence[Latency]) -> str:
+    rows = [
+        [
+            latency.estimator,
+            latency.task,
+            "-" if latency.inner_steps is None else str(latency.inner_steps),
+            f"{1e3 * np.median(latency.seconds):.2f}",
+            f"{1e3 * np.percentile(latency.seconds, 90):.2f}",
+        ]
+        for latency in latencies
+    ]
+    table = markdown_table(
+        ["estimator", "task", "inner steps", "median ms", "90th percentile ms"], rows
+    )
+    regressor = 1e3 * np.median(latencies[0].seconds)
+    return (
+        f"{table}\n\nMedians over {len(latencies[0].seconds)} calls. Target: a 5-shot MLP "
+        f"task (MAMLRegressor) in <= {TARGET_LATENCY_MS:g} ms: "
+        f"**{_verdict(regressor <= TARGET_LATENCY_MS)}** ({regressor:.2f} ms)."
+    )
+
+
+def sampling_table(sampling: dict[str, float], results: Sequence[Throughput]) -> str:
+    rows = []
+    for result in results:
+        fastest = min(result.seconds.values())
+        share = sampling[result.protocol] / fastest
+        rows.append(
+            [
+                result.protocol,
+                str(result.meta_batch_size),
+                f"{1e3 * sampling[result.protocol]:.3f}",
+                f"{1e3 * fastest:.2f}",
+                f"{100 * share:.1f}%",
+            ]
+        )
+    header = ["protocol", "tasks", "sample + gather ms", "fastest step ms", "sampling / step"]
+    return (
+        markdown_table(header, rows)
+        + "\n\n`pool.sample` draws the episodes' row indices, `EpisodeBatch.gather` indexes "
+        "the tensors on the device; the fastest step is the vectorized first-order one."
+    )
+
+
+def memory_notes(device: torch.device) -> str:
+    how = (
+        "`torch.cuda.max_memory_allocated` during the step, less the memory allocated before it"
+        if device.type == "cuda"
+        else "the growth of the peak resident memory (`ru_maxrss`) over the resident memory "
+        "just before the step"
+    )
+    return (
+        "Each figure is one vectorized outer step in a fresh process that first took one "
+        f'one-episode step (so the optimizer state exists): {how}. MiB; "<=" marks a step '
+        "that stayed under the process's earlier peak (an upper bound)."
+    )
+
+
+def _mib(measured: tuple[float, bool]) -> str:
+    value, exact = measured
+    return f"{'' if exact else '<= '}{value / _MIB:,.0f}"
+
+
+def memory_sweep_table(runs: Sequence[MemoryRun], memory: dict) -> str:
+    steps = sorted({run.inner_steps for run in runs})
+    by = {(run.inner_steps, run.first_order): memory[run] for run in runs}
+    rows = [
+        [str(k), _mib(by[k, False]), _mib(by[k, True]), f"{by[k, False][0] / by[k, True][0]:.1f}x"]
+        for k in steps
+    ]
+    table = markdown_table(
+        ["inner steps", "second order MiB", "first order MiB", "second / first"], rows
+    )
+    text = f"{table}\n\nMeta-batch of {runs[0].meta_batch_size} tasks."
+    if len(steps) > 1:
+        slopes = {
+            order: np.polyfit(steps, [by[k, order == "first"][0] / _MIB for k in steps], 1)[0]
+            for order in ORDERS
+        }
+        text += (
+            f" Least-squares slope: second order {round(slopes['second']):+,d} MiB per inner "
+            f"step, first order {round(slopes['first']):+,d} MiB per inner step."
+        )
+    return text
+
+
+def chunking_table(runs: Sequence[MemoryRun], memory: dict) -> str:
+    rows = [
+        [
+            str(run.meta_batch_size),
+            "None" if run.task_chunk_size is None else str(run.task_chunk_size),
+            _mib(memory[run]),
+        ]
+        for run in runs
+    ]
+    whole, chunked = (memory[run][0] for run in runs)
+    return (
+        markdown_table(["meta_batch_size", "task_chunk_size", "peak MiB"], rows)
+        + f"\n\nSecond order, one inner step: chunks of {runs[1].task_chunk_size} tasks take "
+        f"{chunked / whole:.2f}x the memory of the whole meta-batch, for the same update."
+    )
