@@ -63,9 +63,10 @@ PARAMETERS: dict[str, tuple[str, str]] = {
         "The inner loop's update rule, meta-learned with the model unless "
         '"sgd": gradient descent with step size ``inner_lr`` (MAML); with one '
         'learned step size per parameter starting at ``inner_lr`` ("meta-sgd", '
-        "Meta-SGD); or gradient descent plus the output of a coordinate-wise "
-        'LSTM fed each gradient, which starts at zero ("lstm", Andrychowicz et '
-        "al. 2016; Ravi & Larochelle 2017).",
+        "Meta-SGD); or gradient descent plus a correction of at most "
+        "``inner_lr`` per coordinate from a coordinate-wise LSTM fed each "
+        'gradient, which starts at zero ("lstm", Andrychowicz et al. 2016; Ravi '
+        "& Larochelle 2017).",
     ),
     "adapt_layers": (
         '{"all", "head"}',

@@ -4,6 +4,11 @@ Each parameter coordinate feeds its (preprocessed) gradient to one small
 LSTM, shared by all coordinates, whose output corrects a plain gradient step
 (Andrychowicz et al. 2016; Ravi & Larochelle 2017). The output layer starts
 at zero, so before meta-training the rule is exactly gradient descent.
+
+The correction is ``lr * tanh(output)``: at most one step size per
+coordinate and step. Unbounded, the rule learned on digits 4-way 1-shot to
+cancel the gradient step altogether, and adaptation collapsed to uniform
+predictions (25% accuracy against 66% bounded, 300 outer steps).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ def preprocess_gradient(flat_grad: Tensor) -> Tensor:
 
 
 class LSTMUpdate(nn.Module):
-    """``φ ← φ − lr·g + LSTM(g)``, coordinate-wise, with hidden state across steps."""
+    """``φ ← φ − lr·g + lr·tanh(LSTM(g))``, coordinate-wise, with hidden state across steps."""
 
     def __init__(self, hidden_size: int = 20):
         super().__init__()
@@ -53,7 +58,7 @@ class LSTMUpdate(nn.Module):
         i, f, g, o = gates.chunk(4, dim=-1)
         cell = torch.sigmoid(f) * cell + torch.sigmoid(i) * torch.tanh(g)
         hidden = torch.sigmoid(o) * torch.tanh(cell)
-        step = -lr * flat_grad + self.output(hidden).squeeze(-1)
+        step = lr * (torch.tanh(self.output(hidden).squeeze(-1)) - flat_grad)
         sizes = [p.numel() for p in params.values()]
         updated = {
             name: p + delta.reshape(p.shape)

@@ -253,3 +253,18 @@ def test_two_processes_of_torchrun_train_as_one(sinusoid, tmp_path):
     expected = torch.cat([p.detach().reshape(-1) for p in single.learner_.parameters()])
     np.testing.assert_allclose(np.load(tmp_path / "params.npy"), expected, rtol=1e-4, atol=1e-6)
     assert load(tmp_path / "run.pt").n_iter_ == 6  # written once, by the first process
+
+
+def test_lstm_correction_is_at_most_one_step_size_per_coordinate():
+    from sklearn_meta._core._learned_update import LSTMUpdate
+
+    torch.manual_seed(0)
+    rule = LSTMUpdate()
+    torch.nn.init.constant_(rule.output.bias, 50.0)  # a rule that wants huge steps
+    params = {"w": torch.zeros(4, 3)}
+    grads = {"w": torch.randn(4, 3)}
+    updated, _ = rule(params, grads, rule.initial_state(params), lr=0.1)
+    sgd_step = -0.1 * grads["w"]
+    correction = updated["w"] - sgd_step
+    assert correction.abs().max() <= 0.1 + 1e-6
+    assert correction.abs().min() > 0.099  # saturated, not silenced
