@@ -118,8 +118,9 @@ class SpeedSettings:
     warmup: int = 2
     #: Timed steps per repeat and configuration, per protocol.
     steps: dict[str, int] = field(default_factory=lambda: {"sinusoid": 20, "conv4": 2})
-    #: Pool sizes: sinusoid tasks (the sinusoid table's), image classes.
-    pool_size: dict[str, int] = field(default_factory=lambda: {"sinusoid": 20_000, "conv4": 1000})
+    #: Pool sizes: sinusoid tasks (the sinusoid table's), image classes (a
+    #: classifier's fit adapts to all of them at once, a batch of 6 images each).
+    pool_size: dict[str, int] = field(default_factory=lambda: {"sinusoid": 20_000, "conv4": 100})
     latency_calls: int = 300
     sampling_draws: int = 200
     memory_inner_steps: tuple[int, ...] = (1, 2, 5, 10)
@@ -273,8 +274,9 @@ def _new_classes_task(random_state: int):
 
 
 def adaptation_latency(calls: int, device: str, random_state: int) -> list[Latency]:
-    """Median over ``calls`` of adapt + predict on one new 5-shot task, for
-    MAMLRegressor (sinusoid), MAMLClassifier and ProtoNetClassifier (5-way)."""
+    """``calls`` timings of adapt + predict on one new 5-shot task, for
+    MAMLRegressor (sinusoid), MAMLClassifier and ProtoNetClassifier (5-way),
+    taking turns call by call."""
     X, y, groups = make_sinusoid_tasks(200, 20, random_state=random_state)
     regressor = make_estimators(20, device, random_state, verbose=False)["MAML"]
     regressor.fit(X, y, groups)
@@ -293,19 +295,26 @@ def adaptation_latency(calls: int, device: str, random_state: int) -> list[Laten
         classifier.fit(*train)
         task = f"5-way 5-shot (20 features), predict {len(query)} queries"
         cases.append((classifier, task, support, query))
-    results = []
-    for estimator, task, support, X_query in cases:
-        call = partial(_adapt_and_predict, estimator, support, X_query)
-        for _ in range(min(calls, 20)):  # warm-up
-            call()
-        times = []
-        for _ in range(calls):
+    calls_of = [
+        partial(_adapt_and_predict, estimator, support, X_query)
+        for estimator, _, support, X_query in cases
+    ]
+    times = np.zeros((calls, len(cases)))
+    for round_ in range(-min(calls, 20), calls):  # warm-up rounds first
+        for case, call in enumerate(calls_of):  # in turn: all see the same conditions
             start = time.perf_counter()
             call()
-            times.append(time.perf_counter() - start)
-        steps = estimator._adaptation_loop().steps if _has_inner_steps(estimator) else None
-        results.append(Latency(type(estimator).__name__, task, steps, np.array(times)))
-    return results
+            if round_ >= 0:
+                times[round_, case] = time.perf_counter() - start
+    return [
+        Latency(
+            type(estimator).__name__,
+            task,
+            estimator._adaptation_loop().steps if _has_inner_steps(estimator) else None,
+            times[:, case],
+        )
+        for case, (estimator, task, _, _) in enumerate(cases)
+    ]
 
 
 def _adapt_and_predict(estimator, support, X_query) -> None:
@@ -579,7 +588,8 @@ def sampling_table(sampling: dict[str, float], results: Sequence[Throughput]) ->
     return (
         markdown_table(header, rows)
         + "\n\n`pool.sample` draws the episodes' row indices, `EpisodeBatch.gather` indexes "
-        "the tensors on the device; the fastest step is the vectorized first-order one."
+        "the tensors on the device; the fastest step is the fastest of the four "
+        "configurations above."
     )
 
 
@@ -587,8 +597,9 @@ def memory_notes(device: torch.device) -> str:
     how = (
         "`torch.cuda.max_memory_allocated` during the step, less the memory allocated before it"
         if device.type == "cuda"
-        else "the growth of the peak resident memory (`ru_maxrss`) over the resident memory "
-        "just before the step"
+        else "the peak resident memory during the step (VmHWM, reset just before it on "
+        "Linux) less the resident memory before it, with large blocks returned to the "
+        "system when freed"
     )
     return (
         "Each figure is one vectorized outer step in a fresh process that first took one "
