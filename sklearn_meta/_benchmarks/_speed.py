@@ -121,7 +121,7 @@ class SpeedSettings:
     #: Pool sizes: sinusoid tasks (the sinusoid table's), image classes (a
     #: classifier's fit adapts to all of them at once, a batch of 6 images each).
     pool_size: dict[str, int] = field(default_factory=lambda: {"sinusoid": 20_000, "conv4": 100})
-    latency_calls: int = 300
+    latency_calls: int = 1000
     sampling_draws: int = 200
     memory_inner_steps: tuple[int, ...] = (1, 2, 5, 10)
     #: (meta_batch_size, task_chunk_size) of the chunking comparison.
