@@ -31,8 +31,9 @@ SMALL = dict(
 ESTIMATORS = [
     MAMLRegressor(**SMALL),
     MAMLRegressor(**SMALL, first_order=True, adapt_layers="head"),
-    MAMLClassifier(**SMALL, n_way=2),
-    MAMLClassifier(**SMALL, n_way=2, inner_update="meta-sgd"),
+    # one inner step: check_class_weight_classifiers forces max_iter=1000
+    MAMLClassifier(**SMALL, n_way=2, inner_steps=1),
+    MAMLClassifier(**SMALL, n_way=2, inner_steps=2, inner_update="meta-sgd"),
     ReptileRegressor(**SMALL, inner_steps=2),
     ReptileClassifier(**SMALL, n_way=2, inner_steps=2),
     ProtoNetClassifier(**SMALL, n_way=2),
