@@ -1,7 +1,12 @@
 import numpy as np
 import pytest
+import torch
 
 from sklearn_meta.datasets import make_sinusoid_tasks
+
+# The test networks are tiny: a second torch thread gains nothing and, on a
+# busy machine, slows them many times over.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
