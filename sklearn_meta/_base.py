@@ -40,7 +40,6 @@ from ._core._model import (
     AdaptedTask,
     MetaModel,
     build_backbone,
-    is_available,
     resolve_device,
 )
 from ._core._tasks import CLASSIFICATION, REGRESSION, TaskKind, combine_scores
@@ -549,13 +548,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         super().__setstate__(state)
         if optimizer_state is None:
             return
-        if not is_available(self.device_):
-            warnings.warn(
-                f"This model was fitted on {self.device_}, which is not available here; "
-                "it runs on the CPU.",
-                stacklevel=2,
-            )
-            self.device_ = torch.device("cpu")
+        self.device_ = warn_if_unavailable(self.device_)
         modules_to_device(self, self.device_)
         if hasattr(self, "_predict_state"):
             self._predict_state = {k: v.to(self.device_) for k, v in self._predict_state.items()}
