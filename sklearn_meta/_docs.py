@@ -28,7 +28,9 @@ PARAMETERS: dict[str, tuple[str, str]] = {
         "deep-copied at ``fit``; a callable is called as ``module(n_features)`` "
         "and must return a module. It maps ``(n, n_features)`` (or "
         "``(n, *input_shape)``) to ``(n, n_embedding)``. Batch norm layers "
-        "normalize each batch (episode) with its own statistics.",
+        "normalize each batch (episode) with its own statistics; batch, "
+        "instance and layer norms apply their affine parameters as separate "
+        "operations, which keeps vectorized second-order gradients exact.",
     ),
     "input_shape": (
         "tuple of int",

@@ -10,6 +10,7 @@ import torch
 from sklearn.metrics import mean_squared_error
 
 from sklearn_meta import MAMLClassifier, MAMLRegressor
+from sklearn_meta._core._norms import BatchNorm
 from sklearn_meta.datasets import make_sinusoid_tasks
 
 FAST = dict(max_iter=30, device="cpu", random_state=0, n_eval_episodes=20)
@@ -313,7 +314,7 @@ def test_conv4_backbone_on_flattened_images():
     small = dict(n_way=3, n_shots=2, n_queries=2, meta_batch_size=2, **{**FAST, "max_iter": 2})
     clf = MAMLClassifier(module="conv4", input_shape=(1, 12, 12), **small).fit(X, y)
     assert clf.vectorized_ is True  # batch norm on per-episode statistics runs under vmap
-    assert clf.learner_.model.backbone[1][1].track_running_stats is False
+    assert isinstance(clf.learner_.model.backbone[1][1], BatchNorm)  # per-episode statistics
     assert clf.predict(X).shape == (36,)
     with pytest.raises(ValueError, match="needs input_shape"):
         MAMLClassifier(module="conv4", **small).fit(X, y)
@@ -325,7 +326,8 @@ def test_user_batch_norm_normalizes_per_episode(sinusoid):
     backbone = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU())
     maml = MAMLRegressor(module=backbone, **{**FAST, "max_iter": 3}).fit(*sinusoid)
     assert maml.vectorized_ is True and np.isfinite(maml.loss_curve_).all()
-    assert maml.learner_.model.backbone[1].running_mean is None
+    assert isinstance(maml.learner_.model.backbone[1], BatchNorm)
+    assert not list(maml.learner_.model.buffers())  # no running statistics
     assert backbone[1].track_running_stats  # the user's module is left as it was
     assert maml.predict(np.linspace(-5, 5, 4097)[:, None]).shape == (4097,)  # no 1-row batch
 

@@ -11,6 +11,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from ._norms import split_affine_norms
+
 Params = dict[str, Tensor]
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -130,8 +132,10 @@ def build_backbone(
     """A fresh backbone: the MLP, Conv4, a copy of a user module, or a built one.
 
     With ``input_shape``, rows of ``n_features`` values are first reshaped to
-    ``input_shape`` (for example ``(1, 28, 28)``); the MLP ignores it. Batch
-    norm layers of a user module are switched to per-batch statistics.
+    ``input_shape`` (for example ``(1, 28, 28)``); the MLP ignores it. Batch,
+    instance and layer norms are replaced by equivalents whose second-order
+    gradients are right under ``vmap``; batch norm then always normalizes
+    with the statistics of the batch it sees (see ``_norms``).
     """
     if module is None or module == "mlp":
         return build_mlp(n_features, hidden_layer_sizes, activation)
@@ -156,9 +160,7 @@ def build_backbone(
             "module must be None, 'mlp', 'conv4', a torch.nn.Module or a callable taking "
             f"n_features and returning one; got {module!r}."
         )
-    # Running statistics cannot be updated inside torch.func transforms; like
-    # MAML, normalize every batch (episode) with its own statistics instead.
-    torch.func.replace_all_batch_norm_modules_(backbone)
+    backbone = split_affine_norms(backbone)
     return backbone if shape is None else nn.Sequential(nn.Unflatten(1, shape), backbone)
 
 
