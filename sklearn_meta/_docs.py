@@ -86,6 +86,14 @@ PARAMETERS: dict[str, tuple[str, str]] = {
         "chunks of this many episodes and adds up their gradients, the same "
         "update in the memory of one chunk. None runs the whole meta-batch at once.",
     ),
+    "activation_checkpointing": (
+        "bool",
+        "Keep no activations of the inner steps for the meta-gradient: the "
+        "backward pass runs each inner step again. Second-order memory then "
+        "stays nearly flat in ``inner_steps``, for about one more inner step "
+        'of compute each. Not with ``inner_update="lstm"``; no effect with '
+        '``adapt_layers="head"`` (only the head adapts) or in prediction.',
+    ),
     "max_iter": ("int", "Outer steps (meta-batches) per ``fit``."),
     "tol": (
         "float",

@@ -58,7 +58,8 @@ _ALGORITHM_TABLE = """\
     ``eval_inner_steps`` by "protonet" and "ridge" (no inner loop),
     ``eval_inner_steps`` by "finetune" (``inner_steps`` are its adaptation
     steps), ``distance`` by all but "protonet", ``alpha`` by all but "ridge",
-    ``head`` by all but "finetune". ``None`` means that estimator's default.
+    ``head`` by all but "finetune", ``activation_checkpointing`` by all but
+    the MAML variants. ``None`` means that estimator's default.
     ``estimator_`` is the fitted estimator; see it for the details."""
 
 
@@ -278,6 +279,7 @@ class MetaClassifier(ClassifierMixin, _FrontDoor):
         meta_lr=None,
         meta_batch_size=None,
         task_chunk_size=None,
+        activation_checkpointing=None,
         max_iter=None,
         tol=None,
         n_iter_no_change=None,
@@ -311,6 +313,7 @@ class MetaClassifier(ClassifierMixin, _FrontDoor):
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
         self.task_chunk_size = task_chunk_size
+        self.activation_checkpointing = activation_checkpointing
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -427,6 +430,7 @@ class MetaRegressor(RegressorMixin, _FrontDoor):
         meta_lr=None,
         meta_batch_size=None,
         task_chunk_size=None,
+        activation_checkpointing=None,
         max_iter=None,
         tol=None,
         n_iter_no_change=None,
@@ -456,6 +460,7 @@ class MetaRegressor(RegressorMixin, _FrontDoor):
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
         self.task_chunk_size = task_chunk_size
+        self.activation_checkpointing = activation_checkpointing
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change

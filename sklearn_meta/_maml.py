@@ -70,7 +70,10 @@ class MAML(Learner):
                 loss_of, params, self.update_rule, loop.lr, loop.steps, loop.first_order
             )
         rates = self.learning_rates(loop)
-        return gradient_steps(loss_of, params, rates, loop.steps, loop.first_order)
+        # ANIL's head loss closes over the backbone's features: recomputing
+        # would lose their gradient, and a head's steps take little memory.
+        recompute = loop.recompute and not loop.head_only
+        return gradient_steps(loss_of, params, rates, loop.steps, loop.first_order, recompute)
 
 
 class _MAMLMixin:
@@ -86,7 +89,17 @@ class _MAMLMixin:
             lr=self.inner_lr,
             first_order=self.first_order,
             head_only=self.adapt_layers == "head",
+            recompute=self.activation_checkpointing,
         )
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.activation_checkpointing and self.inner_update == "lstm":
+            raise ValueError(
+                "activation_checkpointing=True is not available with inner_update='lstm' "
+                "(the LSTM rule keeps state across steps); use 'sgd' or 'meta-sgd', or "
+                "task_chunk_size to bound memory."
+            )
 
 
 @document_parameters
@@ -143,6 +156,7 @@ class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
         meta_lr=0.001,
         meta_batch_size=25,
         task_chunk_size=None,
+        activation_checkpointing=False,
         max_iter=1000,
         tol=None,
         n_iter_no_change=10,
@@ -173,6 +187,7 @@ class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
         self.task_chunk_size = task_chunk_size
+        self.activation_checkpointing = activation_checkpointing
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -261,6 +276,7 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
         meta_lr=0.001,
         meta_batch_size=16,
         task_chunk_size=None,
+        activation_checkpointing=False,
         max_iter=1000,
         tol=None,
         n_iter_no_change=10,
@@ -293,6 +309,7 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
         self.task_chunk_size = task_chunk_size
+        self.activation_checkpointing = activation_checkpointing
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change

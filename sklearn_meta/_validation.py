@@ -159,6 +159,7 @@ PARAMETER_CHECKS = {
     "validation_fraction": lambda name, value: check_float(name, value, upper=1.0),
     "tol": lambda name, value: check_float(name, value, positive=False),
     "first_order": check_bool,
+    "activation_checkpointing": check_bool,
     "early_stopping": check_bool,
     "warm_start": check_bool,
     "inner_update": _options("sgd", "meta-sgd", "lstm"),

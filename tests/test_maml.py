@@ -354,3 +354,24 @@ def test_diverging_classifier_episodes_are_never_silent(blobs_classes):
     clf.set_params(inner_lr=1e30)
     with pytest.warns(RuntimeWarning, match="Adaptation diverged in"):
         assert np.isnan(clf.score(X * 1e10, y))
+
+
+def test_activation_checkpointing_trains_the_same_model(sinusoid):
+    # No bias before the norm: its gradient is float noise, which Adam turns into full steps.
+    linear = torch.nn.Linear(1, 16, bias=False)
+    backbone = torch.nn.Sequential(linear, torch.nn.BatchNorm1d(16), torch.nn.ReLU())
+    small = dict(module=backbone, inner_steps=3, **{**FAST, "max_iter": 5})
+    fits = [
+        MAMLRegressor(activation_checkpointing=on, **small).fit(*sinusoid) for on in (False, True)
+    ]
+    # Float32 rounding differs between the two; Adam's steps (at most 5e-3 in
+    # all here) amplify it for coordinates whose gradient is near zero.
+    for a, b in zip(*(fit.learner_.parameters() for fit in fits), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=2e-4)
+    np.testing.assert_allclose(fits[0].loss_curve_, fits[1].loss_curve_, rtol=1e-5)
+
+
+def test_activation_checkpointing_is_refused_with_the_lstm_rule(sinusoid):
+    maml = MAMLRegressor(inner_update="lstm", activation_checkpointing=True, **FAST)
+    with pytest.raises(ValueError, match="activation_checkpointing=True is not available"):
+        maml.fit(*sinusoid)

@@ -22,6 +22,7 @@ class InnerLoop:
     lr: float
     first_order: bool = False
     head_only: bool = False
+    recompute: bool = False
 
 
 def gradient_steps(
@@ -30,6 +31,7 @@ def gradient_steps(
     learning_rates: Mapping[str, Tensor | float],
     steps: int,
     first_order: bool,
+    recompute: bool = False,
 ) -> Params:
     """``steps`` steps of gradient descent on ``loss_of`` from ``params``.
 
@@ -37,11 +39,92 @@ def gradient_steps(
     differentiable with respect to ``params`` and ``learning_rates`` (MAML's
     second-order meta-gradient), and the function runs under ``vmap``.
     ``first_order`` detaches the inner gradients (first-order MAML).
+    ``recompute`` keeps no activations of the steps for the meta-gradient:
+    the backward pass runs each step again (activation checkpointing). It
+    needs ``loss_of`` to depend on differentiable tensors only through
+    ``params``; without gradients to record it changes nothing.
     """
+    step = _recomputed_step if recompute and torch.is_grad_enabled() else _gradient_step
     for _ in range(steps):
-        grads = _gradients(loss_of, params, first_order)
-        params = {name: p - learning_rates[name] * grads[name] for name, p in params.items()}
+        params = step(loss_of, params, learning_rates, first_order)
     return params
+
+
+def _gradient_step(
+    loss_of: Callable[[Params], Tensor],
+    params: Params,
+    learning_rates: Mapping[str, Tensor | float],
+    first_order: bool,
+) -> Params:
+    grads = _gradients(loss_of, params, first_order)
+    return {name: p - learning_rates[name] * grads[name] for name, p in params.items()}
+
+
+def _recomputed_step(
+    loss_of: Callable[[Params], Tensor],
+    params: Params,
+    learning_rates: Mapping[str, Tensor | float],
+    first_order: bool,
+) -> Params:
+    """:func:`_gradient_step` as one autograd node that saves only its inputs."""
+    names = list(params)
+    learned = [name for name in names if isinstance(learning_rates[name], Tensor)]
+
+    def step(*tensors: Tensor) -> tuple[Tensor, ...]:
+        current = dict(zip(names, tensors[: len(names)], strict=True))
+        rates = {**learning_rates, **dict(zip(learned, tensors[len(names) :], strict=True))}
+        return tuple(_gradient_step(loss_of, current, rates, first_order).values())
+
+    inputs = [*params.values(), *(learning_rates[name] for name in learned)]
+    outputs = _Recomputed.apply(_Replay(step, inputs[0].device), *inputs)
+    return dict(zip(names, outputs, strict=True))
+
+
+class _Replay:
+    """A function and what it needs to run again exactly: the random number
+    generator's state and the autocast setting at the first run."""
+
+    def __init__(self, fn: Callable[..., tuple[Tensor, ...]], device: torch.device):
+        self.fn = fn
+        self.device = device
+        self.cpu_rng = torch.get_rng_state()
+        self.cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+        enabled = torch.is_autocast_enabled(device.type)
+        self.autocast = torch.get_autocast_dtype(device.type) if enabled else None
+
+    def again(self, *tensors: Tensor) -> tuple[Tensor, ...]:
+        devices = [self.device] if self.cuda_rng is not None else []
+        with torch.random.fork_rng(devices=devices):
+            torch.set_rng_state(self.cpu_rng)
+            if self.cuda_rng is not None:
+                torch.cuda.set_rng_state(self.cuda_rng, self.device)
+            with torch.autocast(
+                self.device.type, dtype=self.autocast, enabled=self.autocast is not None
+            ):
+                return self.fn(*tensors)
+
+
+class _Recomputed(torch.autograd.Function):
+    """Runs ``replay.fn`` without recording it; the backward pass runs it
+    again under :func:`torch.func.vjp`. Works under ``vmap`` and ``grad``."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(replay: _Replay, *tensors: Tensor) -> tuple[Tensor, ...]:
+        return replay.fn(*tensors)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        replay, *tensors = inputs
+        ctx.replay = replay
+        ctx.save_for_backward(*tensors)
+
+    @staticmethod
+    def backward(ctx, *cotangents: Tensor) -> tuple[Tensor | None, ...]:
+        with torch.enable_grad():
+            _, vjp = torch.func.vjp(ctx.replay.again, *ctx.saved_tensors)
+        return (None, *vjp(cotangents))
 
 
 def learned_steps(
