@@ -334,11 +334,13 @@ class MemoryRun:
     first_order: bool
     meta_batch_size: int
     task_chunk_size: int | None = None
+    activation_checkpointing: bool = False
 
 
-def peak_memory(run: MemoryRun, device: str, random_state: int) -> tuple[float, bool]:
+def peak_memory(run: MemoryRun, device: str, random_state: int) -> tuple[float, bool, float]:
     """Peak memory (bytes) an outer step adds, measured in a fresh process,
-    and whether it is exact (False: an upper bound, see :func:`_memory_child`)."""
+    whether it is exact (False: an upper bound, see :func:`_memory_child`),
+    and the step's seconds."""
     config = {**run.__dict__, "device": device, "random_state": random_state}
     config["threads"] = torch.get_num_threads()
     code = "from sklearn_meta._benchmarks._speed import _memory_child; _memory_child()"
@@ -358,7 +360,7 @@ def peak_memory(run: MemoryRun, device: str, random_state: int) -> tuple[float, 
     if result.returncode != 0:
         raise RuntimeError(f"The memory measurement failed:\n{result.stderr}")
     measured = json.loads(result.stdout.strip().splitlines()[-1])
-    return measured["bytes"], measured["exact"]
+    return measured["bytes"], measured["exact"], measured["seconds"]
 
 
 def _memory_child() -> None:
@@ -381,6 +383,7 @@ def _memory_child() -> None:
         inner_steps=config["inner_steps"],
         first_order=config["first_order"],
         task_chunk_size=config["task_chunk_size"],
+        activation_checkpointing=config["activation_checkpointing"],
     )
     batch = prepared.batch(np.random.default_rng(0), config["meta_batch_size"])
     step = prepared.stepper("first" if config["first_order"] else "second", "vectorized")
@@ -388,15 +391,21 @@ def _memory_child() -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
-        step(batch)
+        seconds = _timed(step, batch)
         used, exact = torch.cuda.max_memory_allocated(device) - before, True
     else:
         reset = _reset_peak_rss()
         before, peak_before = _resident_memory()
-        step(batch)
+        seconds = _timed(step, batch)
         peak = _resident_memory()[1]
         used, exact = peak - before, reset or peak > peak_before
-    print(json.dumps({"bytes": float(used), "exact": bool(exact)}))
+    print(json.dumps({"bytes": float(used), "exact": bool(exact), "seconds": seconds}))
+
+
+def _timed(step: Callable[[EpisodeBatch], float], batch: EpisodeBatch) -> float:
+    start = time.perf_counter()
+    step(batch)  # ends in loss.item(): synchronized
+    return time.perf_counter() - start
 
 
 def _resident_memory() -> tuple[int, int]:
@@ -424,12 +433,17 @@ def _reset_peak_rss() -> bool:
 
 
 def memory_runs(settings: SpeedSettings) -> tuple[list[MemoryRun], list[MemoryRun]]:
-    """The inner-steps sweep (both orders) and the chunking pair."""
+    """The inner-steps sweep (second order, second order recomputing the
+    inner steps, first order) and the chunking pair."""
     batch = settings.memory_meta_batch or _conv4_estimator("cpu", 0).meta_batch_size
     sweep = [
-        MemoryRun(steps, order == "first", batch)
+        run
         for steps in settings.memory_inner_steps
-        for order in ORDERS
+        for run in (
+            MemoryRun(steps, False, batch),
+            MemoryRun(steps, False, batch, activation_checkpointing=True),
+            MemoryRun(steps, True, batch),
+        )
     ]
     size, chunk = settings.chunking
     return sweep, [MemoryRun(1, False, size), MemoryRun(1, False, size, chunk)]
@@ -608,31 +622,51 @@ def memory_notes(device: torch.device) -> str:
     )
 
 
-def _mib(measured: tuple[float, bool]) -> str:
-    value, exact = measured
+def _mib(measured: tuple[float, bool, float]) -> str:
+    value, exact, _ = measured
     return f"{'' if exact else '<= '}{value / _MIB:,.0f}"
+
+
+_SWEEP_COLUMNS = {  # (first_order, activation_checkpointing) -> name
+    (False, False): "second order",
+    (False, True): "second order, recomputed",
+    (True, False): "first order",
+}
 
 
 def memory_sweep_table(runs: Sequence[MemoryRun], memory: dict) -> str:
     steps = sorted({run.inner_steps for run in runs})
-    by = {(run.inner_steps, run.first_order): memory[run] for run in runs}
+    by = {
+        (run.inner_steps, (run.first_order, run.activation_checkpointing)): memory[run]
+        for run in runs
+    }
+    second, recomputed, first = _SWEEP_COLUMNS
     rows = [
-        [str(k), _mib(by[k, False]), _mib(by[k, True]), f"{by[k, False][0] / by[k, True][0]:.1f}x"]
+        [str(k)]
+        + [_mib(by[k, column]) for column in _SWEEP_COLUMNS]
+        + [
+            f"{by[k, second][0] / by[k, first][0]:.1f}x",
+            f"{by[k, recomputed][2] / by[k, second][2]:.2f}x",
+        ]
         for k in steps
     ]
+    headers = [f"{name} MiB" for name in _SWEEP_COLUMNS.values()]
     table = markdown_table(
-        ["inner steps", "second order MiB", "first order MiB", "second / first"], rows
+        ["inner steps", *headers, "second / first", "time recomputed / second"], rows
     )
-    text = f"{table}\n\nMeta-batch of {runs[0].meta_batch_size} tasks."
+    text = (
+        f"{table}\n\nMeta-batch of {runs[0].meta_batch_size} tasks. \"Recomputed\": "
+        "`activation_checkpointing=True`; its time is that of the same single step "
+        "in a fresh process against the second-order one."
+    )
     if len(steps) > 1:
-        slopes = {
-            order: np.polyfit(steps, [by[k, order == "first"][0] / _MIB for k in steps], 1)[0]
-            for order in ORDERS
-        }
-        text += (
-            f" Least-squares slope: second order {round(slopes['second']):+,d} MiB per inner "
-            f"step, first order {round(slopes['first']):+,d} MiB per inner step."
-        )
+        slopes = [
+            round(np.polyfit(steps, [by[k, column][0] / _MIB for k in steps], 1)[0])
+            for column in _SWEEP_COLUMNS
+        ]
+        named = zip(_SWEEP_COLUMNS.values(), slopes, strict=True)
+        listed = ", ".join(f"{name} {slope:+,d}" for name, slope in named)
+        text += f" Least-squares slope, MiB per inner step: {listed}."
     return text
 
 

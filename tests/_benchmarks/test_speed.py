@@ -22,15 +22,20 @@ def _rows(section: str, header_start: str) -> list[list[str]]:
 @pytest.fixture(scope="module")
 def quick_section():
     """The quick speed table, with a stand-in for the memory runs (tested below):
-    second order grows 10 MiB per inner step, first order stays at 5 MiB, and
-    memory is proportional to the tasks in a chunk."""
+    second order grows 10 MiB per inner step and takes a second per step,
+    recomputed it stays at 6 MiB and takes 1.5 s per step, first order stays
+    at 5 MiB, and memory is proportional to the tasks in a chunk."""
     runs = []
 
     def fake_peak_memory(run, device, random_state):
         runs.append(run)
         tasks = run.task_chunk_size or run.meta_batch_size
-        per_task = 5 if run.first_order else 10 * run.inner_steps
-        return float(tasks * per_task * 2**20), True
+        if run.first_order:
+            per_task = 5
+        else:
+            per_task = 6 if run.activation_checkpointing else 10 * run.inner_steps
+        seconds = run.inner_steps * (1.5 if run.activation_checkpointing else 1.0)
+        return float(tasks * per_task * 2**20), True, seconds
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_speed, "peak_memory", fake_peak_memory)
@@ -82,24 +87,34 @@ def test_memory_tables(quick_section):
     section, runs, _ = quick_section
     assert runs == [
         MemoryRun(1, False, 2),
+        MemoryRun(1, False, 2, activation_checkpointing=True),
         MemoryRun(1, True, 2),
         MemoryRun(2, False, 2),
+        MemoryRun(2, False, 2, activation_checkpointing=True),
         MemoryRun(2, True, 2),
         MemoryRun(1, False, 4),
         MemoryRun(1, False, 4, 2),
     ]
     assert _rows(section, "| inner steps |") == [
-        ["1", "20", "10", "2.0x"],
-        ["2", "40", "10", "4.0x"],
+        ["1", "20", "12", "10", "2.0x", "1.50x"],
+        ["2", "40", "12", "10", "4.0x", "1.50x"],
     ]
-    assert "second order +20 MiB per inner step, first order +0 MiB" in section
+    slopes = "second order +20, second order, recomputed +0, first order +0."
+    assert f"Least-squares slope, MiB per inner step: {slopes}" in section
     assert _rows(section, "| meta_batch_size |") == [["4", "None", "40"], ["4", "2", "20"]]
     assert "chunks of 2 tasks take 0.50x the memory" in section
 
 
 def test_peak_memory_of_second_order_grows_with_inner_steps():
-    one, exact_one = peak_memory(MemoryRun(1, False, 2), "cpu", 0)
-    three, exact_three = peak_memory(MemoryRun(3, False, 2), "cpu", 0)
+    one, exact_one, _ = peak_memory(MemoryRun(1, False, 2), "cpu", 0)
+    three, exact_three, _ = peak_memory(MemoryRun(3, False, 2), "cpu", 0)
     assert exact_one and exact_three
     assert 2**20 < one < three < 4 * one
     assert np.isfinite([one, three]).all()
+
+
+def test_recomputing_the_inner_steps_takes_less_memory():
+    stored, _, _ = peak_memory(MemoryRun(3, False, 2), "cpu", 0)
+    recomputed, exact, seconds = peak_memory(MemoryRun(3, False, 2, None, True), "cpu", 0)
+    assert exact and seconds > 0
+    assert recomputed < 0.8 * stored
