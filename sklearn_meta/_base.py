@@ -12,6 +12,7 @@ import copy
 import json
 import warnings
 from abc import ABC, abstractmethod
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple
@@ -507,7 +508,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
     def _adapted_state(self, X, y, n_outputs: int, steps: int | None) -> dict:
         """The learner's state adapted to one task's ``(X, y)``."""
         X_t, y_t = self._tensors(X, y)
-        loop = self._adaptation_loop(steps)
+        loop = replace(self._adaptation_loop(steps), plain_autograd=True)
         with torch.no_grad():
             params = self.learner_.adapt(X_t, y_t, n_outputs, loop)
         if not all(torch.isfinite(value).all() for value in params.values()):

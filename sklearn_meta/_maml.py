@@ -8,6 +8,8 @@ Second-order MAML (Finn et al. 2017), first-order MAML, Meta-SGD (Li et al.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
@@ -66,14 +68,12 @@ class MAML(Learner):
 
     def _inner_updates(self, loss_of, params: Params, loop: InnerLoop) -> Params:
         if self.update_rule is not None:
-            return learned_steps(
-                loss_of, params, self.update_rule, loop.lr, loop.steps, loop.first_order
-            )
-        rates = self.learning_rates(loop)
-        # ANIL's head loss closes over the backbone's features: recomputing
-        # would lose their gradient, and a head's steps take little memory.
-        recompute = loop.recompute and not loop.head_only
-        return gradient_steps(loss_of, params, rates, loop.steps, loop.first_order, recompute)
+            return learned_steps(loss_of, params, self.update_rule, loop)
+        if loop.head_only:
+            # ANIL's head loss closes over the backbone's features: recomputing
+            # would lose their gradient, and a head's steps take little memory.
+            loop = replace(loop, recompute=False)
+        return gradient_steps(loss_of, params, self.learning_rates(loop), loop)
 
 
 class _MAMLMixin:

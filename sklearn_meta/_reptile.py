@@ -8,6 +8,7 @@ surrogate loss, ½‖θ − stopgrad(φ)‖², whose gradient is exactly θ − 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
 import torch
@@ -69,9 +70,10 @@ class Reptile(MAML):
         """One SGD step on each minibatch in turn, from the shared-row initialization."""
         params = with_head_rows(dict(self.model.named_parameters()), n_outputs)
         rates = self.learning_rates(loop)
+        one_step = replace(loop, steps=1, first_order=True)
         for x, y in minibatches:
             loss_of = partial(self._loss, x=x, y=y, kind=loop.kind)
-            params = gradient_steps(loss_of, params, rates, steps=1, first_order=True)
+            params = gradient_steps(loss_of, params, rates, one_step)
         return params
 
     def _loss(self, params: Params, x: Tensor, y: Tensor, kind: TaskKind) -> Tensor:

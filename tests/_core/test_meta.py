@@ -81,7 +81,8 @@ def test_second_order_terms_change_the_meta_gradient():
     assert not all(torch.allclose(a, b) for a, b in zip(second, first, strict=True))
 
 
-def test_gradient_steps_match_plain_sgd():
+@pytest.mark.parametrize("plain_autograd", [False, True])
+def test_gradient_steps_match_plain_sgd(plain_autograd):
     torch.manual_seed(0)
     w = torch.randn(3)
     x, y = torch.randn(8, 3), torch.randn(8)
@@ -89,7 +90,9 @@ def test_gradient_steps_match_plain_sgd():
     def loss_of(params):
         return ((x @ params["w"] - y) ** 2).mean()
 
-    adapted = gradient_steps(loss_of, {"w": w}, {"w": 0.05}, steps=3, first_order=False)
+    loop = InnerLoop(REGRESSION, steps=3, lr=0.05, plain_autograd=plain_autograd)
+    with torch.no_grad():  # as in adapt
+        adapted = gradient_steps(loss_of, {"w": w}, {"w": 0.05}, loop)
     expected = w.clone().requires_grad_(True)
     for _ in range(3):
         (grad,) = torch.autograd.grad(((x @ expected - y) ** 2).mean(), expected)
