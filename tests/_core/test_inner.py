@@ -73,8 +73,9 @@ def test_recomputed_steps_replay_the_autocast_of_the_forward_pass(vectorize):
     loop = InnerLoop(CLASSIFICATION, 2, 0.4, recompute=True)
     _meta_gradient(learner, _batch(), loop, vectorize, autocast=torch.bfloat16)
     # Two inner steps, the query's forward pass, then the two steps replayed
-    # by the backward pass (under vmap the query's pass with per-episode
-    # weights escapes autocast: a torch quirk, not ours).
+    # by the backward pass. (Under vmap, a linear layer with per-episode
+    # weights and bias adds the bias in float32 after autocast's matmul, so
+    # the query's pass sees float32 there.)
     assert len(recorder.seen) == 5 * (1 if vectorize else 3)  # a pass per episode in the loop
     assert recorder.seen[-2:] == [torch.bfloat16] * 2
 
