@@ -430,7 +430,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
             for _ in progress:
                 batch = EpisodeBatch.gather(X_t, y_t, pool.sample(self._rng, self.meta_batch_size))
                 if self.vectorized_ is None:
-                    self.vectorized_ = can_vectorize(episode_loss, batch)
+                    self.vectorized_ = self.vectorize and can_vectorize(episode_loss, batch)
                 loss = step(episode_loss, batch, self._optimizer, self.vectorized_)
                 self.n_iter_ += 1
                 self.loss_curve_.append(loss)

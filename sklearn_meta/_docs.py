@@ -80,6 +80,15 @@ PARAMETERS: dict[str, tuple[str, str]] = {
         "int",
         "Episodes per outer step, vectorized with ``torch.func.vmap``.",
     ),
+    "vectorize": (
+        "bool",
+        "Map the episodes of a meta-batch with ``torch.func.vmap`` when the "
+        "backbone runs under it (``vectorized_`` says whether it did), else "
+        "with a Python loop. False always loops: on a CPU, convolutional "
+        "backbones such as Conv4 train faster that way (each operation is "
+        "already large); small networks train many times faster vectorized. "
+        "Decided at the first step of a fresh ``fit``.",
+    ),
     "task_chunk_size": (
         "int",
         "Episodes vectorized at a time: each outer step runs the meta-batch in "
@@ -168,7 +177,8 @@ FITTED_ATTRIBUTES = """\
     best_validation_score_ : float or None
         Best of ``validation_scores_``, whose parameters are kept.
     vectorized_ : bool
-        Whether episodes run under ``vmap`` (False for modules it cannot handle).
+        Whether episodes run under ``vmap`` (False for modules it cannot handle,
+        and with ``vectorize=False``).
     device_ : torch.device
         Where the network lives."""
 

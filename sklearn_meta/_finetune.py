@@ -224,6 +224,7 @@ class FineTuneClassifier(_FineTuneMixin, _MetaClassifierBase):
         adapt_layers="head",
         meta_lr=0.001,
         meta_batch_size=16,
+        vectorize=True,
         task_chunk_size=None,
         max_iter=1000,
         tol=None,
@@ -254,6 +255,7 @@ class FineTuneClassifier(_FineTuneMixin, _MetaClassifierBase):
         self.adapt_layers = adapt_layers
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.vectorize = vectorize
         self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol
@@ -362,6 +364,7 @@ class FineTuneRegressor(_FineTuneMixin, _MetaRegressorBase):
         adapt_layers="all",
         meta_lr=0.001,
         meta_batch_size=25,
+        vectorize=True,
         task_chunk_size=None,
         max_iter=1000,
         tol=None,
@@ -389,6 +392,7 @@ class FineTuneRegressor(_FineTuneMixin, _MetaRegressorBase):
         self.adapt_layers = adapt_layers
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.vectorize = vectorize
         self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol

@@ -278,6 +278,7 @@ class MetaClassifier(ClassifierMixin, _FrontDoor):
         head=None,
         meta_lr=None,
         meta_batch_size=None,
+        vectorize=None,
         task_chunk_size=None,
         activation_checkpointing=None,
         max_iter=None,
@@ -312,6 +313,7 @@ class MetaClassifier(ClassifierMixin, _FrontDoor):
         self.head = head
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.vectorize = vectorize
         self.task_chunk_size = task_chunk_size
         self.activation_checkpointing = activation_checkpointing
         self.max_iter = max_iter
@@ -429,6 +431,7 @@ class MetaRegressor(RegressorMixin, _FrontDoor):
         alpha=None,
         meta_lr=None,
         meta_batch_size=None,
+        vectorize=None,
         task_chunk_size=None,
         activation_checkpointing=None,
         max_iter=None,
@@ -459,6 +462,7 @@ class MetaRegressor(RegressorMixin, _FrontDoor):
         self.alpha = alpha
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.vectorize = vectorize
         self.task_chunk_size = task_chunk_size
         self.activation_checkpointing = activation_checkpointing
         self.max_iter = max_iter

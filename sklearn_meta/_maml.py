@@ -155,6 +155,7 @@ class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
         adapt_layers="all",
         meta_lr=0.001,
         meta_batch_size=25,
+        vectorize=True,
         task_chunk_size=None,
         activation_checkpointing=False,
         max_iter=1000,
@@ -186,6 +187,7 @@ class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
         self.adapt_layers = adapt_layers
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.vectorize = vectorize
         self.task_chunk_size = task_chunk_size
         self.activation_checkpointing = activation_checkpointing
         self.max_iter = max_iter
@@ -275,6 +277,7 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
         adapt_layers="all",
         meta_lr=0.001,
         meta_batch_size=16,
+        vectorize=True,
         task_chunk_size=None,
         activation_checkpointing=False,
         max_iter=1000,
@@ -308,6 +311,7 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
         self.adapt_layers = adapt_layers
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.vectorize = vectorize
         self.task_chunk_size = task_chunk_size
         self.activation_checkpointing = activation_checkpointing
         self.max_iter = max_iter

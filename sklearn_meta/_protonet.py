@@ -188,6 +188,7 @@ class ProtoNetClassifier(_MetaClassifierBase):
         class_weight=None,
         meta_lr=0.001,
         meta_batch_size=4,
+        vectorize=True,
         task_chunk_size=None,
         max_iter=1000,
         tol=None,
@@ -215,6 +216,7 @@ class ProtoNetClassifier(_MetaClassifierBase):
         self.class_weight = class_weight
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.vectorize = vectorize
         self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol

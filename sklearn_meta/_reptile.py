@@ -242,6 +242,7 @@ class ReptileRegressor(_ReptileMixin, _MetaRegressorBase):
         inner_lr=0.02,
         meta_lr=0.003,
         meta_batch_size=25,
+        vectorize=True,
         task_chunk_size=None,
         max_iter=1000,
         tol=None,
@@ -269,6 +270,7 @@ class ReptileRegressor(_ReptileMixin, _MetaRegressorBase):
         self.inner_lr = inner_lr
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.vectorize = vectorize
         self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol
@@ -357,6 +359,7 @@ class ReptileClassifier(_ReptileMixin, _MetaClassifierBase):
         inner_lr=0.1,
         meta_lr=0.001,
         meta_batch_size=16,
+        vectorize=True,
         task_chunk_size=None,
         max_iter=1000,
         tol=None,
@@ -386,6 +389,7 @@ class ReptileClassifier(_ReptileMixin, _MetaClassifierBase):
         self.inner_lr = inner_lr
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.vectorize = vectorize
         self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol

@@ -174,6 +174,7 @@ class MetaRidgeRegressor(_MetaRidgeMixin, _MetaRegressorBase):
         alpha=1.0,
         meta_lr=0.001,
         meta_batch_size=25,
+        vectorize=True,
         task_chunk_size=None,
         max_iter=1000,
         tol=None,
@@ -199,6 +200,7 @@ class MetaRidgeRegressor(_MetaRidgeMixin, _MetaRegressorBase):
         self.alpha = alpha
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.vectorize = vectorize
         self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol
@@ -276,6 +278,7 @@ class MetaRidgeClassifier(_MetaRidgeMixin, _MetaClassifierBase):
         alpha=1.0,
         meta_lr=0.001,
         meta_batch_size=16,
+        vectorize=True,
         task_chunk_size=None,
         max_iter=1000,
         tol=None,
@@ -303,6 +306,7 @@ class MetaRidgeClassifier(_MetaRidgeMixin, _MetaClassifierBase):
         self.alpha = alpha
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
+        self.vectorize = vectorize
         self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol

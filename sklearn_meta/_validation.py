@@ -153,6 +153,7 @@ PARAMETER_CHECKS = {
     "task_chunk_size": _at_least(1),
     "precision": _options("float32", "bfloat16", "float16"),
     "compile": check_bool,
+    "vectorize": check_bool,
     "max_iter": _at_least(1),
     "n_iter_no_change": _at_least(1),
     "n_eval_episodes": _at_least(1),

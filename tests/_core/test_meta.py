@@ -150,6 +150,20 @@ def test_modules_vmap_cannot_run_take_the_loop_path(sinusoid):
     assert vectorized.vectorized_ is True
 
 
+def test_vectorize_false_takes_the_loop_path_to_the_same_model(sinusoid):
+    X, y, groups = sinusoid
+    fits = [
+        MAMLRegressor(vectorize=vectorize, max_iter=5, device="cpu", random_state=0).fit(
+            X, y, groups
+        )
+        for vectorize in (True, False)
+    ]
+    assert [fit.vectorized_ for fit in fits] == [True, False]
+    for a, b in zip(*(fit.learner_.parameters() for fit in fits), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert fits[0].score(X, y, groups) == pytest.approx(fits[1].score(X, y, groups), rel=1e-4)
+
+
 def test_can_vectorize_detects_the_problem():
     learner = MAML(MetaModel(DataDependent(3), 3), 0.1)
     loop = InnerLoop(REGRESSION, 1, 0.1)
