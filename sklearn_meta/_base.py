@@ -359,6 +359,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
                 self.input_shape,
             ).to(self.device_)
             self.learner_ = self._build_learner(MetaModel(backbone, n_features)).to(self.device_)
+        self.learner_.eval()  # adapt, predict and score; fit switches to training mode
         self._optimizer = torch.optim.Adam(self.learner_.parameters(), lr=self.meta_lr)
         self.vectorized_ = None
         self.n_iter_ = 0
@@ -426,25 +427,30 @@ class BaseMetaEstimator(BaseEstimator, ABC):
             self.validation_scores_ = []
         progress = tqdm(range(n_iter), disable=not self.verbose, desc=type(self).__name__)
         completed = self._rng.bit_generator.state  # the episode stream after the last step
+        torch_seed = int(self._seeded_rng().integers(2**31 - 1))
+        self.learner_.train()  # dropout, if the module has any, in meta-training only
         try:
-            for _ in progress:
-                batch = EpisodeBatch.gather(X_t, y_t, pool.sample(self._rng, self.meta_batch_size))
-                if self.vectorized_ is None:
-                    self.vectorized_ = self.vectorize and can_vectorize(episode_loss, batch)
-                loss = step(episode_loss, batch, self._optimizer, self.vectorized_)
-                self.n_iter_ += 1
-                self.loss_curve_.append(loss)
-                completed = self._rng.bit_generator.state
-                progress.set_postfix(loss=f"{loss:.4f}", refresh=False)
-                if validation is not None:
-                    value = combine_scores(self._episode_score_parts(validation))
-                    self.validation_scores_.append(value)
-                else:
-                    value = -loss
-                if self.n_iter_ % self.checkpoint_every == 0:
-                    self._write_checkpoint()
-                if stopper.should_stop(value):
-                    break
+            with _own_torch_random_state(self.device_):
+                for _ in progress:
+                    _seed_torch(self.device_, torch_seed, self.n_iter_)
+                    episodes = pool.sample(self._rng, self.meta_batch_size)
+                    batch = EpisodeBatch.gather(X_t, y_t, episodes)
+                    if self.vectorized_ is None:
+                        self.vectorized_ = self.vectorize and can_vectorize(episode_loss, batch)
+                    loss = step(episode_loss, batch, self._optimizer, self.vectorized_)
+                    self.n_iter_ += 1
+                    self.loss_curve_.append(loss)
+                    completed = self._rng.bit_generator.state
+                    progress.set_postfix(loss=f"{loss:.4f}", refresh=False)
+                    if validation is not None:
+                        value = combine_scores(self._episode_score_parts(validation))
+                        self.validation_scores_.append(value)
+                    else:
+                        value = -loss
+                    if self.n_iter_ % self.checkpoint_every == 0:
+                        self._write_checkpoint()
+                    if stopper.should_stop(value):
+                        break
         except KeyboardInterrupt:
             self._rng.bit_generator.state = completed  # as if it stopped after that step
             warnings.warn(
@@ -454,6 +460,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
                 stacklevel=3,
             )
         finally:  # also after a non-finite loss, which leaves the last finite parameters
+            self.learner_.eval()
             if validation is not None:
                 self.best_validation_score_ = stopper.restore_best()
             self._write_checkpoint()
@@ -469,14 +476,19 @@ class BaseMetaEstimator(BaseEstimator, ABC):
             params = learner.adapt(x_support, y_support, evaluation.n_outputs, loop)
             return learner.predict_with(params, x_query)
 
-        return episode_scores(
-            adapt_and_predict,
-            self._kind.score_parts,
-            evaluation.batch,
-            evaluation.query_weights,
-            bool(self.vectorized_),
-            self._episodes_per_call(),
-        )
+        was_training = learner.training
+        learner.eval()  # validation scores during fit too
+        try:
+            return episode_scores(
+                adapt_and_predict,
+                self._kind.score_parts,
+                evaluation.batch,
+                evaluation.query_weights,
+                bool(self.vectorized_),
+                self._episodes_per_call(),
+            )
+        finally:
+            learner.train(was_training)
 
     def _episodes_per_call(self) -> int:
         """Episodes per ``vmap`` call when adapting for scores: the memory bound."""
@@ -857,6 +869,20 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
         """Rows the network adapts to for ``predict``: a support set of
         ``n_shots + n_queries`` samples per training class."""
         return _per_class_sample(y, self.n_shots + self.n_queries, self._rng)
+
+
+def _own_torch_random_state(device: torch.device):
+    """Restore torch's random state (of the CPU and of ``device``) afterwards."""
+    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+
+
+def _seed_torch(device: torch.device, seed: int, step: int) -> None:
+    """Seed torch's randomness (dropout) of outer step ``step`` from ``seed``
+    alone, so that a resumed fit draws what an uninterrupted one would."""
+    step_seed = int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
+    torch.default_generator.manual_seed(step_seed)
+    if device.type == "cuda":
+        torch.cuda.default_generators[device.index or 0].manual_seed(step_seed)
 
 
 def _drop_weightless(X, y, codes, weights):

@@ -175,3 +175,23 @@ def test_constant_query_targets_score_like_r2_score(sinusoid):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no division warning, no NaN
         assert maml.score(X, constant, groups) == 0.0
+
+
+def _dropout_backbone():
+    return torch.nn.Sequential(torch.nn.Linear(1, 32), torch.nn.Dropout(0.3), torch.nn.ReLU())
+
+
+def test_dropout_is_seeded_by_random_state_and_off_outside_fit(sinusoid):
+    X, y, groups = sinusoid
+    settings = dict(module=_dropout_backbone(), max_iter=10, device="cpu", n_eval_episodes=20)
+    torch_state = torch.get_rng_state()
+    first, again, other = (
+        MAMLRegressor(random_state=seed, **settings).fit(X, y, groups) for seed in (0, 0, 1)
+    )
+    assert torch.equal(torch.get_rng_state(), torch_state)  # the caller's stream is left alone
+    assert first.loss_curve_ == again.loss_curve_ and first.loss_curve_ != other.loss_curve_
+    assert not first.learner_.training
+    np.testing.assert_array_equal(first.predict(X), first.predict(X))
+    assert first.score(X, y, groups) == first.score(X, y, groups)
+    task = first.adapt(X[:5], y[:5])
+    np.testing.assert_array_equal(task.predict(X), first.adapt(X[:5], y[:5]).predict(X))

@@ -73,3 +73,18 @@ def test_compile_and_chunks_on_the_gpu(sinusoid):
     chunked = MAMLRegressor(task_chunk_size=3, **settings).fit(X, y, groups)
     for other in (compiled, chunked):
         np.testing.assert_allclose(other.loss_curve_, eager.loss_curve_, rtol=1e-3)
+
+
+def test_recomputed_inner_steps_replay_dropout_on_the_gpu(sinusoid):
+    """The CUDA generator's state is replayed too: the same masks, the same model."""
+    X, y, groups = sinusoid
+    backbone = torch.nn.Sequential(torch.nn.Linear(1, 32), torch.nn.Dropout(0.2), torch.nn.ReLU())
+    fits = [
+        MAMLRegressor(
+            module=backbone, inner_steps=3, activation_checkpointing=on, device="cuda", **FAST
+        ).fit(X, y, groups)
+        for on in (False, True)
+    ]
+    np.testing.assert_allclose(fits[0].loss_curve_, fits[1].loss_curve_, rtol=1e-4)
+    for a, b in zip(*(fit.learner_.parameters() for fit in fits), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=2e-4)

@@ -359,7 +359,8 @@ def test_diverging_classifier_episodes_are_never_silent(blobs_classes):
 def test_activation_checkpointing_trains_the_same_model(sinusoid):
     # No bias before the norm: its gradient is float noise, which Adam turns into full steps.
     linear = torch.nn.Linear(1, 16, bias=False)
-    backbone = torch.nn.Sequential(linear, torch.nn.BatchNorm1d(16), torch.nn.ReLU())
+    layers = [linear, torch.nn.BatchNorm1d(16), torch.nn.Dropout(0.2), torch.nn.ReLU()]
+    backbone = torch.nn.Sequential(*layers)  # the same dropout masks, replayed
     small = dict(module=backbone, inner_steps=3, **{**FAST, "max_iter": 5})
     fits = [
         MAMLRegressor(activation_checkpointing=on, **small).fit(*sinusoid) for on in (False, True)

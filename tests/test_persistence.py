@@ -194,6 +194,19 @@ def test_checkpoints_are_written_every_n_steps_and_at_the_end(sinusoid, tmp_path
     assert resumed.loss_curve_ == uninterrupted.loss_curve_ and resumed.n_iter_ == 20
 
 
+def test_a_resumed_fit_draws_the_dropout_masks_of_an_uninterrupted_one(sinusoid, tmp_path):
+    X, y, groups = sinusoid
+    layers = torch.nn.Sequential(torch.nn.Linear(1, 32), torch.nn.Dropout(0.3), torch.nn.ReLU())
+    settings = {**FAST, "max_iter": 12, "module": layers}
+    MAMLRegressor(checkpoint_path=tmp_path / "run.pt", **{**settings, "max_iter": 6}).fit(
+        X, y, groups
+    )
+    resumed = MAMLRegressor(checkpoint_path=tmp_path / "run.pt", **settings).fit(X, y, groups)
+    uninterrupted = MAMLRegressor(**settings).fit(X, y, groups)
+    assert resumed.loss_curve_ == uninterrupted.loss_curve_
+    assert_same_parameters(resumed, uninterrupted)
+
+
 def test_resuming_after_an_interruption_matches_an_uninterrupted_run(
     blobs_classes, tmp_path, monkeypatch
 ):
