@@ -882,7 +882,8 @@ def _seed_torch(device: torch.device, seed: int, step: int) -> None:
     step_seed = int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
     torch.default_generator.manual_seed(step_seed)
     if device.type == "cuda":
-        torch.cuda.default_generators[device.index or 0].manual_seed(step_seed)
+        index = torch.cuda.current_device() if device.index is None else device.index
+        torch.cuda.default_generators[index].manual_seed(step_seed)
 
 
 def _drop_weightless(X, y, codes, weights):
