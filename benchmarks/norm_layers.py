@@ -30,10 +30,10 @@ import torch
 from sklearn.datasets import load_digits
 
 from sklearn_meta import MAMLClassifier
+from sklearn_meta._benchmarks._speed import Prepared
 from sklearn_meta._core import _model
-from sklearn_meta._core._meta import EpisodeBatch, map_episodes
+from sklearn_meta._core._meta import map_episodes
 from sklearn_meta._core._norms import split_affine_norms
-from sklearn_meta._validation import encode_groups
 from sklearn_meta.model_selection import evaluate_few_shot
 
 LAYERS = {
@@ -60,12 +60,11 @@ def estimator(seed: int) -> MAMLClassifier:
 
 def gradient_error(clf: MAMLClassifier, X, y) -> float:
     """Relative error of the vectorized meta-gradient against the loop's."""
-    targets, labels = clf._encode_targets(y, fitting=False)
-    codes, names = encode_groups(None, len(X))
-    pool = clf._task_pool(targets, codes, names, labels, evaluating=False)
-    episodes = pool.sample(np.random.default_rng(0), 8)
-    batch = EpisodeBatch.gather(*clf._tensors(X, targets), episodes)
-    loss = partial(clf.learner_.episode_loss, n_outputs=5, loop=clf._inner_loop())
+    prepared = Prepared.of(clf, X, y)
+    batch = prepared.batch(np.random.default_rng(0), 8)
+    loss = partial(
+        clf.learner_.episode_loss, n_outputs=clf._n_outputs(prepared.pool), loop=clf._inner_loop()
+    )
     params = list(clf.learner_.parameters())
 
     def meta_gradient(vectorize: bool) -> torch.Tensor:

@@ -41,6 +41,8 @@ from ._core._model import (
     AdaptedTask,
     MetaModel,
     build_backbone,
+    evaluation_mode,
+    own_random_state,
     resolve_device,
 )
 from ._core._tasks import CLASSIFICATION, REGRESSION, TaskKind, combine_scores
@@ -430,7 +432,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         torch_seed = int(self._seeded_rng().integers(2**31 - 1))
         self.learner_.train()  # dropout, if the module has any, in meta-training only
         try:
-            with _own_torch_random_state(self.device_):
+            with own_random_state(self.device_):
                 for _ in progress:
                     _seed_torch(self.device_, torch_seed, self.n_iter_)
                     episodes = pool.sample(self._rng, self.meta_batch_size)
@@ -476,9 +478,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
             params = learner.adapt(x_support, y_support, evaluation.n_outputs, loop)
             return learner.predict_with(params, x_query)
 
-        was_training = learner.training
-        learner.eval()  # validation scores during fit too
-        try:
+        with evaluation_mode(learner):  # validation scores during fit too
             return episode_scores(
                 adapt_and_predict,
                 self._kind.score_parts,
@@ -487,8 +487,6 @@ class BaseMetaEstimator(BaseEstimator, ABC):
                 bool(self.vectorized_),
                 self._episodes_per_call(),
             )
-        finally:
-            learner.train(was_training)
 
     def _episodes_per_call(self) -> int:
         """Episodes per ``vmap`` call when adapting for scores: the memory bound."""
@@ -869,11 +867,6 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
         """Rows the network adapts to for ``predict``: a support set of
         ``n_shots + n_queries`` samples per training class."""
         return _per_class_sample(y, self.n_shots + self.n_queries, self._rng)
-
-
-def _own_torch_random_state(device: torch.device):
-    """Restore torch's random state (of the CPU and of ``device``) afterwards."""
-    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
 
 
 def _seed_torch(device: torch.device, seed: int, step: int) -> None:

@@ -157,7 +157,11 @@ class Prepared:
     @classmethod
     def fit(cls, estimator: BaseMetaEstimator, X, y, groups=None) -> Prepared:
         """Fit ``estimator`` (one step) and index its training episodes."""
-        estimator.set_params(max_iter=1).fit(X, y, groups)
+        return cls.of(estimator.set_params(max_iter=1).fit(X, y, groups), X, y, groups)
+
+    @classmethod
+    def of(cls, estimator: BaseMetaEstimator, X, y, groups=None) -> Prepared:
+        """Index the training episodes of a fitted ``estimator``."""
         targets, labels = estimator._encode_targets(y, fitting=False)
         codes, names = encode_groups(groups, len(X))
         pool = estimator._task_pool(targets, codes, names, labels, evaluating=False)

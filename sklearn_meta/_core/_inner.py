@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from ._learned_update import LSTMUpdate
-from ._model import Params
+from ._model import Params, own_random_state
 from ._tasks import TaskKind
 
 
@@ -95,8 +95,7 @@ class _Replay:
         self.autocast = torch.get_autocast_dtype(device.type) if enabled else None
 
     def again(self, *tensors: Tensor) -> tuple[Tensor, ...]:
-        devices = [self.device] if self.cuda_rng is not None else []
-        with torch.random.fork_rng(devices=devices):
+        with own_random_state(self.device):
             torch.set_rng_state(self.cpu_rng)
             if self.cuda_rng is not None:
                 torch.cuda.set_rng_state(self.cuda_rng, self.device)

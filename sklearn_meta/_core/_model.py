@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from itertools import chain
 
 import torch
@@ -52,6 +53,22 @@ def is_available(device: torch.device) -> bool:
     return device.type == "cpu"
 
 
+def own_random_state(device: torch.device) -> AbstractContextManager:
+    """Restore torch's random state (of the CPU, and of ``device``) on leaving."""
+    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+
+
+@contextmanager
+def evaluation_mode(module: nn.Module) -> Iterator[None]:
+    """``module`` in evaluation mode (dropout off), its own mode restored on leaving."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
 def build_mlp(n_features: int, hidden_layer_sizes: Sequence[int], activation: str) -> nn.Module:
     """The default backbone: dense layers with ``activation`` after each."""
     layers: list[nn.Module] = []
@@ -74,17 +91,13 @@ class MetaModel(nn.Module):
     def __init__(self, backbone: nn.Module, n_features: int):
         super().__init__()
         self.backbone = backbone
-        with torch.no_grad():
-            was_training = backbone.training
-            backbone.eval()
+        with torch.no_grad(), evaluation_mode(backbone):
             try:
                 probe = backbone(torch.zeros(2, n_features, device=_device_of(backbone)))
             except RuntimeError as exc:
                 raise ValueError(
                     f"module failed on a batch of shape (2, {n_features}): {exc}"
                 ) from exc
-            finally:
-                backbone.train(was_training)
         if probe.ndim != 2:
             raise ValueError(
                 "module must map (n_samples, n_features) to (n_samples, n_embedding); "
