@@ -9,7 +9,8 @@ task labels, ``groups``: ``fit`` draws each episode from one task, and
 ``score`` adapts to each held-out task separately. With scikit-learn's
 metadata routing, :func:`~sklearn.model_selection.cross_validate` hands
 ``groups`` to the splitter, to the meta-estimator's ``fit`` and to its
-``score``, each with the labels of its own fold.
+``score``, each with the labels of its own fold. For classes, the splitter
+and the episodes need different groups; the last section routes both.
 
 Here the inputs of sine tasks are measured in awkward units (``x`` seconds
 around 300 instead of ``x`` in [-5, 5]), so a
@@ -29,8 +30,8 @@ from sklearn.model_selection import GroupKFold, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_meta import MAMLRegressor
-from sklearn_meta.datasets import make_sinusoid_tasks
+from sklearn_meta import MAMLRegressor, ProtoNetClassifier
+from sklearn_meta.datasets import make_few_shot_classification, make_sinusoid_tasks
 from sklearn_meta.model_selection import evaluate_few_shot
 
 torch.set_num_threads(1)
@@ -86,3 +87,32 @@ ax.errorbar(result.n_shots, result.mean, yerr=result.ci95, fmt="o-", capsize=3)
 ax.set(xlabel="support points (n_shots)", ylabel="MSE on the queries", xticks=result.n_shots)
 fig.tight_layout()
 plt.show()
+
+# %%
+# Classes: class-disjoint folds and task groups at once
+# -----------------------------------------------------
+# Few-shot classification needs two groupings. The splitter wants the class
+# labels (``groups=y``), so that every test fold holds classes the model
+# never saw; the episodes want the tasks, here four sites that record the
+# same twelve classes, each with its own offset. The estimator requests its
+# ``groups`` under another name, ``task_groups`` (scikit-learn's aliasing),
+# so both travel through the same ``cross_validate`` call. ``GridSearchCV``
+# takes them alike: ``search.fit(X, y, groups=y, task_groups=sites)``.
+X_cls, y_cls = make_few_shot_classification(n_classes=12, n_samples_per_class=40, random_state=0)
+sites = np.tile(np.repeat(np.arange(4), 10), 12)  # 10 samples of each class per site
+site_offsets = np.random.default_rng(0).normal(scale=2.0, size=(4, X_cls.shape[1]))
+X_cls = X_cls + site_offsets[sites]
+
+with sklearn.config_context(enable_metadata_routing=True):
+    proto = ProtoNetClassifier(
+        n_way=3, n_shots=2, n_queries=5, max_iter=100, device="cpu", random_state=0
+    )
+    proto.set_fit_request(groups="task_groups").set_score_request(groups="task_groups")
+    cv_classes = cross_validate(
+        make_pipeline(StandardScaler(), proto),
+        X_cls,
+        y_cls,
+        cv=GroupKFold(n_splits=3),
+        params={"groups": y_cls, "task_groups": sites},  # the splitter's, the estimator's
+    )
+print("3-way accuracy on unseen classes, per fold:", np.round(cv_classes["test_score"], 2))

@@ -8,6 +8,7 @@ from ._persistence import load
 from ._protonet import ProtoNetClassifier
 from ._reptile import ReptileClassifier, ReptileRegressor
 from ._ridge import MetaRidgeClassifier, MetaRidgeRegressor
+from ._support_set import SupportSetClassifier, SupportSetRegressor
 
 __all__ = [
     "FewShotAdapter",
@@ -22,6 +23,8 @@ __all__ = [
     "ProtoNetClassifier",
     "ReptileClassifier",
     "ReptileRegressor",
+    "SupportSetClassifier",
+    "SupportSetRegressor",
     "load",
 ]
 __version__ = "0.1.0"

@@ -12,6 +12,8 @@ import copy
 import json
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -27,8 +29,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from tqdm.auto import tqdm
 
-from ._core._episodes import ClassificationTasks, RegressionTasks
-from ._core._inner import InnerLoop
+from ._core._episodes import ClassificationTasks, RegressionTasks, _label
+from ._core._inner import DIVERGENCE_FACTOR, InnerLoop, split_steps_kept
 from ._core._meta import (
     EpisodeBatch,
     can_vectorize,
@@ -44,6 +46,7 @@ from ._core._model import (
     evaluation_mode,
     own_random_state,
     resolve_device,
+    run_in_dtype,
 )
 from ._core._tasks import CLASSIFICATION, REGRESSION, TaskKind, combine_scores
 from ._persistence import (
@@ -63,7 +66,9 @@ from ._validation import (
     check_parameters,
     check_sample_weight,
     encode_groups,
+    merge_classes,
 )
+from .exceptions import AdaptationWarning, SingleTaskWarning
 
 _PREDICT_BATCH = 4096
 
@@ -72,6 +77,13 @@ class BaseMetaEstimator(BaseEstimator, ABC):
     """Meta-training, episodic scoring, adaptation and persistence."""
 
     _kind: TaskKind
+    # The name its messages give it: a MetaClassifier or MetaRegressor sets its
+    # own on the learner it builds, so that users read the name they used.
+    _public_name: str | None = None
+
+    def _display_name(self) -> str:
+        """The name of this estimator in messages and progress bars."""
+        return self._public_name or type(self).__name__
 
     # -- hooks -------------------------------------------------------------
     @abstractmethod
@@ -256,10 +268,9 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         classes=None,
         sample_weight=None,
     ):
-        saved = self.__dict__.copy()
-        try:  # a call that fails validation leaves the estimator as it was
+        with unchanged_on_failure(self):  # a call failing validation leaves it as it was
             self._check_params()
-            X, y, labels = self._validate_training_data(X, y, fresh, classes)
+            X, y, labels = self._validate_training_data(X, y, fresh, classes, sample_weight)
             codes, names = encode_groups(groups, len(X))
             weights = self._training_weights(y, sample_weight)
             if weights is not None:
@@ -280,31 +291,27 @@ class BaseMetaEstimator(BaseEstimator, ABC):
                 self._data_fingerprint = fingerprint
             if validation is not None:
                 validation = self._evaluation_episodes(*validation[:3], names, labels)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
         n_iter = max(self.max_iter - self.n_iter_, 0) if resume else self.max_iter
         if one_pass:
             n_iter = -(-train_pool.n_tasks // self.meta_batch_size)
         try:
             self._meta_train(X_train, y_train, train_pool, validation, n_iter)
         except FloatingPointError:
-            self._prepare_predict_after_failure(X, y)
+            self._prepare_predict_after_failure(X, y, one_pass)
             raise
-        self._after_fit(X, y)
+        self._after_fit(X, y, streaming=one_pass)
         return self
 
-    def _prepare_predict_after_failure(self, X, y) -> None:
+    def _prepare_predict_after_failure(self, X, y, streaming: bool) -> None:
         """Make ``predict`` use the last finite parameters kept, never an older
         fit's state; without any, ``predict`` says the model is not fitted."""
         try:
-            self._after_fit(X, y)
+            self._after_fit(X, y, streaming=streaming)
         except FloatingPointError:
             self.__dict__.pop("adapted_module_", None)
             self.__dict__.pop("_predict_state", None)
 
-    def _validate_training_data(self, X, y, fresh: bool, classes):
+    def _validate_training_data(self, X, y, fresh: bool, classes, sample_weight=None):
         X, y = self._validate_X_y(X, y, reset=fresh)
         y, labels = self._encode_targets(y, fitting=True, classes=classes)
         return X, y, labels
@@ -379,17 +386,19 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         single regression task) for early stopping."""
         if not self.early_stopping:
             return (X, y, codes, weights), None
+        least = 1
         if len(names) > 1:
             units = codes
         elif self._kind is CLASSIFICATION:
-            units = y
+            units, least = y, 2  # a validation episode needs two classes
         else:
             units = np.arange(len(y))
         unit_ids = np.unique(units)
-        n_held = int(np.ceil(self.validation_fraction * len(unit_ids)))
+        n_held = max(int(np.ceil(self.validation_fraction * len(unit_ids))), least)
         if n_held >= len(unit_ids):
             raise ValueError(
-                f"early_stopping needs at least two tasks to split; found {len(unit_ids)}."
+                f"early_stopping holds out {n_held} of the {len(unit_ids)} tasks, which "
+                "leaves none to train on; give more tasks or lower validation_fraction."
             )
         held = self._seeded_rng().choice(unit_ids, n_held, replace=False)
         mask = np.isin(units, held)
@@ -408,6 +417,7 @@ class BaseMetaEstimator(BaseEstimator, ABC):
             EpisodeBatch.gather(*self._tensors(X, y), episodes),
             torch.tensor(weights[episodes.query], device=self.device_),
             self._n_outputs(pool),
+            episode_tasks(codes, names, episodes.support),
         )
 
     def _meta_train(self, X, y, pool, validation, n_iter: int) -> None:
@@ -427,13 +437,13 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         stopper = _Stopper(self.tol, self.n_iter_no_change, self.learner_ if validation else None)
         if validation is not None and self.validation_scores_ is None:
             self.validation_scores_ = []
-        progress = tqdm(range(n_iter), disable=not self.verbose, desc=type(self).__name__)
+        progress = tqdm(range(n_iter), disable=not self.verbose, desc=self._display_name())
         completed = self._rng.bit_generator.state  # the episode stream after the last step
         torch_seed = int(self._seeded_rng().integers(2**31 - 1))
         self.learner_.train()  # dropout, if the module has any, in meta-training only
         try:
             with own_random_state(self.device_):
-                for _ in progress:
+                for index in progress:
                     _seed_torch(self.device_, torch_seed, self.n_iter_)
                     episodes = pool.sample(self._rng, self.meta_batch_size)
                     batch = EpisodeBatch.gather(X_t, y_t, episodes)
@@ -444,14 +454,10 @@ class BaseMetaEstimator(BaseEstimator, ABC):
                     self.loss_curve_.append(loss)
                     completed = self._rng.bit_generator.state
                     progress.set_postfix(loss=f"{loss:.4f}", refresh=False)
-                    if validation is not None:
-                        value = combine_scores(self._episode_score_parts(validation))
-                        self.validation_scores_.append(value)
-                    else:
-                        value = -loss
+                    value = self._stopping_value(loss, validation, last=index == n_iter - 1)
                     if self.n_iter_ % self.checkpoint_every == 0:
                         self._write_checkpoint()
-                    if stopper.should_stop(value):
+                    if value is not None and stopper.should_stop(value):
                         break
         except KeyboardInterrupt:
             self._rng.bit_generator.state = completed  # as if it stopped after that step
@@ -467,19 +473,41 @@ class BaseMetaEstimator(BaseEstimator, ABC):
                 self.best_validation_score_ = stopper.restore_best()
             self._write_checkpoint()
 
-    def _after_fit(self, X, y) -> None:
-        """What predict needs besides the meta-learned parameters."""
+    def _stopping_value(self, loss: float, validation, *, last: bool) -> float | None:
+        """What the stopper watches after a step: minus the training loss, or
+        with ``validation`` its episodic score every ``validation_interval``
+        steps and after the last step (None between validations)."""
+        if validation is None:
+            return -loss
+        if self.n_iter_ % self.validation_interval and not last:
+            return None
+        score = combine_scores(self._episode_score_parts(validation))
+        self.validation_scores_.append(score)
+        return score
 
-    def _episode_score_parts(self, evaluation: _EvaluationEpisodes) -> np.ndarray:
+    def _after_fit(self, X, y, *, streaming: bool = False) -> None:
+        """What predict needs besides the meta-learned parameters (``streaming``:
+        after ``partial_fit``)."""
+
+    def _decoded(self, outputs: np.ndarray) -> np.ndarray:
+        """Network outputs in the units of the targets (regressors standardize ``y``)."""
+        return outputs
+
+    def _episode_score_parts(
+        self, evaluation: _EvaluationEpisodes, warn: bool = True
+    ) -> np.ndarray:
+        """Each episode's score parts; with ``warn``, an :class:`AdaptationWarning`
+        names the tasks whose adaptation diverged."""
         loop = self._adaptation_loop()
         learner = self.learner_
 
         def adapt_and_predict(x_support, y_support, x_query):
-            params = learner.adapt(x_support, y_support, evaluation.n_outputs, loop)
-            return learner.predict_with(params, x_query)
+            return learner.adapt_and_predict(
+                x_support, y_support, x_query, evaluation.n_outputs, loop
+            )
 
         with evaluation_mode(learner):  # validation scores during fit too
-            return episode_scores(
+            parts, steps_kept = episode_scores(
                 adapt_and_predict,
                 self._kind.score_parts,
                 evaluation.batch,
@@ -487,6 +515,9 @@ class BaseMetaEstimator(BaseEstimator, ABC):
                 bool(self.vectorized_),
                 self._episodes_per_call(),
             )
+        if warn:
+            warn_diverged(steps_kept, loop.steps, evaluation.task_names, stacklevel=4)
+        return parts
 
     def _episodes_per_call(self) -> int:
         """Episodes per ``vmap`` call when adapting for scores: the memory bound."""
@@ -498,12 +529,12 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         networks do not), else the training steps."""
         if steps is not None and "inner_steps" not in self.get_params(deep=False):
             raise ValueError(
-                f"{type(self).__name__} adapts without gradient steps; "
+                f"{self._display_name()} adapts without gradient steps; "
                 f"inner_steps={steps} does not apply."
             )
         if steps is None:
             steps = getattr(self, "eval_inner_steps", None)
-        return self._inner_loop(steps)
+        return replace(self._inner_loop(steps), guarded=True)
 
     # -- torch helpers ------------------------------------------------------
     def _tensors(self, X, y):
@@ -520,7 +551,10 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         X_t, y_t = self._tensors(X, y)
         loop = replace(self._adaptation_loop(steps), plain_autograd=True)
         with torch.no_grad():
-            params = self.learner_.adapt(X_t, y_t, n_outputs, loop)
+            params, steps_kept = split_steps_kept(self.learner_.adapt(X_t, y_t, n_outputs, loop))
+        if steps_kept is not None:
+            task = f"the support set of {len(X)} samples"
+            warn_diverged(steps_kept.cpu().numpy()[None], loop.steps, [task], stacklevel=5)
         if not all(torch.isfinite(value).all() for value in params.values()):
             raise FloatingPointError(
                 "Adapting to this task diverged to non-finite parameters; "
@@ -529,15 +563,20 @@ class BaseMetaEstimator(BaseEstimator, ABC):
         return params
 
     def _outputs(self, module: nn.Module | AdaptedTask, X) -> np.ndarray:
-        """``module`` applied to ``X`` in batches, as a float64 NumPy array."""
+        """``module`` applied to ``X`` in batches, in float64 (float32 on MPS,
+        which has no float64), as a float64 NumPy array: a row's outputs do not
+        depend on the batch it is in, on any CPU (see ``run_in_dtype``)."""
+        dtype = torch.float32 if self.device_.type == "mps" else torch.float64
         # Even chunks: no batch of one row for batch norm to choke on.
         n_chunks = -(-len(X) // _PREDICT_BATCH)
         with torch.no_grad():
             outputs = [
-                module(torch.tensor(chunk, device=self.device_)).float().cpu().numpy()
+                run_in_dtype(module, torch.tensor(chunk, device=self.device_, dtype=dtype))
+                .cpu()
+                .numpy()
                 for chunk in np.array_split(X, n_chunks)
             ]
-        return np.concatenate(outputs).astype(np.float64)
+        return self._decoded(np.concatenate(outputs).astype(np.float64))
 
     # -- parameters ---------------------------------------------------------
     def _check_params(self) -> None:
@@ -586,6 +625,8 @@ _SAVED_ATTRIBUTES = (
     "best_validation_score_",
     "vectorized_",
     "device_",
+    "target_mean_",
+    "target_scale_",
     "_data_fingerprint",
 )
 
@@ -594,12 +635,44 @@ class _EvaluationEpisodes(NamedTuple):
     batch: EpisodeBatch
     query_weights: torch.Tensor
     n_outputs: int
+    task_names: list[str]
+
+
+def episode_tasks(codes: np.ndarray, names: np.ndarray, support: np.ndarray) -> list[str]:
+    """What each episode was drawn from, for messages: its group, or its number
+    when there are no groups."""
+    if len(names) == 1 and names[0] is None:
+        return [f"episode {e}" for e in range(len(support))]
+    named = [names[codes[rows[0]]] for rows in support]
+    return [f"group {name.item() if isinstance(name, np.generic) else name!r}" for name in named]
+
+
+def warn_diverged(
+    steps_kept: np.ndarray, steps: int, tasks: list[str], *, stacklevel: int
+) -> None:
+    """One :class:`AdaptationWarning` naming the tasks whose adaptation kept
+    fewer than ``steps`` steps."""
+    diverged = np.flatnonzero(np.asarray(steps_kept) < steps)
+    if not len(diverged):
+        return
+    named = ", ".join(f"{tasks[e]} (kept {steps_kept[e]} of {steps} steps)" for e in diverged[:5])
+    more = f" and {len(diverged) - 5} more" if len(diverged) > 5 else ""
+    warnings.warn(
+        f"Adaptation diverged on {named}{more}: the support loss became non-finite or rose "
+        f"over {DIVERGENCE_FACTOR:g} times its starting value, so the last step before that was "
+        "kept. Lower inner_lr or inner_steps (or scale the inputs).",
+        AdaptationWarning,
+        stacklevel=stacklevel,
+    )
 
 
 class _Stopper:
     """``tol`` / ``n_iter_no_change`` bookkeeping on a higher-is-better value.
 
-    With a module to watch, it keeps a copy of the best parameters seen.
+    ``patience`` values in a row that do not beat the best by more than
+    ``tol`` stop it. With a module to watch, it keeps a copy of the
+    parameters of the best value, however small the gain (as scikit-learn's
+    ``MLPClassifier``), so that ``best`` is always the kept parameters' value.
     """
 
     def __init__(self, tol: float | None, patience: int, watched: nn.Module | None):
@@ -609,13 +682,11 @@ class _Stopper:
     def should_stop(self, value: float) -> bool:
         if self.tol is None and self.watched is None:
             return False
-        if value > self.best + (self.tol or 0.0):
-            self.waited = 0
+        self.waited = 0 if value > self.best + (self.tol or 0.0) else self.waited + 1
+        if value > self.best:
+            self.best = value
             if self.watched is not None:
                 self.best_state = copy.deepcopy(self.watched.state_dict())
-        else:
-            self.waited += 1
-        self.best = max(self.best, value)
         return self.waited >= self.patience
 
     def restore_best(self) -> float:
@@ -706,18 +777,42 @@ class _MetaRegressorBase(RegressorMixin, BaseMetaEstimator):
         X = validate_data(self, X, reset=False, dtype=np.float32)
         return self._outputs(self.learner_.model, X)[:, 0]
 
+    def _validate_training_data(self, X, y, fresh: bool, classes, sample_weight=None):
+        X, y = self._validate_X_y(X, y, reset=fresh)
+        if fresh:
+            kept = _positive_weight_targets(y, sample_weight)
+            self.target_mean_, self.target_scale_ = _target_scaling(kept)
+        return X, *self._encode_targets(y, fitting=True)
+
     def _encode_targets(self, y, *, fitting: bool, classes=None):
+        """Targets standardized with the training targets' mean and scale, so
+        that ``inner_lr`` and the loss mean the same on any scale of ``y``."""
         with np.errstate(over="ignore"):
-            targets = np.asarray(y, dtype=np.float32)
-        if not np.isfinite(targets).all():  # finite as float64, not as float32
-            raise ValueError("y has values too large for float32 (over 3.4e38); scale the targets.")
+            targets = (np.asarray(y, dtype=np.float64) - self.target_mean_) / self.target_scale_
+            targets = targets.astype(np.float32)
+        if not np.isfinite(targets).all():
+            raise ValueError(
+                f"y has values too far from the training targets (mean {self.target_mean_:.3g}, "
+                f"scale {self.target_scale_:.3g}) for float32 once standardized."
+            )
         return targets, None
+
+    def _decoded(self, outputs: np.ndarray) -> np.ndarray:
+        return outputs * self.target_scale_ + self.target_mean_
+
+    def _restore_payload(self, payload: dict, **kwargs) -> None:
+        super()._restore_payload(payload, **kwargs)
+        if not hasattr(self, "target_mean_"):  # saved before targets were standardized
+            self.target_mean_, self.target_scale_ = 0.0, 1.0
 
     def _task_pool(self, y, groups, group_names, labels, *, evaluating: bool, weights=None):
         present, task_ids = np.unique(groups, return_inverse=True)
-        return RegressionTasks(
+        pool = RegressionTasks(
             task_ids, group_names[present], self.n_shots, self.n_queries, weights
         )
+        if not evaluating and pool.n_tasks == 1:
+            _warn_single_task(self._display_name(), group_names[present[0]])
+        return pool
 
     def _n_outputs(self, pool) -> int:
         return 1
@@ -737,16 +832,30 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
     def partial_fit(self, X, y, groups=None, classes=None, sample_weight=None):
         """Continue meta-training with one pass over the classes in ``(X, y, groups)``.
 
+        Any call may bring classes not seen before (the head starts every
+        class from one shared meta-learned row; the fine-tuning baseline's
+        pretrained head grows a row for each new class): ``classes_`` grows,
+        sorted, and ``predict`` and ``predict_proba`` cover every class seen
+        so far. To predict, the network adapts to a support memory of at most
+        ``n_shots + n_queries`` samples of each class, a uniform random sample
+        of all the samples of that class passed to ``partial_fit`` (and to the
+        ``fit`` before), so classes absent from the latest call are still
+        predicted; the memory is saved with the model.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Inputs.
         y : array-like of shape (n_samples,)
-            Class labels.
+            Class labels, new ones included.
         groups : array-like of shape (n_samples,), default=None
             Group of each sample; episodes draw their classes from one group.
         classes : array-like of shape (n_classes,), default=None
-            All classes ``predict`` will know; required on the first call.
+            Classes to know from this call on besides those in ``y``, e.g. all
+            the classes of a stream declared on the first call; a later call
+            may add more. A declared class without samples yet has a column in
+            ``predict_proba`` but nothing to adapt to: prototypical networks
+            never predict it, the other learners rarely.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the samples in drawing episodes, as in ``fit``.
 
@@ -756,17 +865,12 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
             The estimator, meta-trained a little further.
         """
         fresh = not hasattr(self, "learner_")
-        if fresh and classes is None:
-            raise ValueError("classes must be passed on the first call to partial_fit.")
-        if not fresh:
-            if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-                raise ValueError(
-                    f"classes={classes!r} differs from the classes of the first call, "
-                    f"{self.classes_!r}."
-                )
-            classes = self.classes_
+        known = None if fresh else self.classes_
+        if classes is not None:
+            classes = check_classes(classes)
+            known = classes if known is None else merge_classes(known, classes, "classes")
         return self._fit(
-            X, y, groups, fresh=fresh, one_pass=True, classes=classes, sample_weight=sample_weight
+            X, y, groups, fresh=fresh, one_pass=True, classes=known, sample_weight=sample_weight
         )
 
     def predict_proba(self, X):
@@ -776,7 +880,9 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
         (``adapted_module_``): for the MAML family, the meta-learned network
         adapted once to them (every class starts from the same head row);
         for prototypical networks, the prototypes of all training samples;
-        for the fine-tuning baseline, its pretrained head.
+        for the fine-tuning baseline, its pretrained head. After
+        ``partial_fit``, the network adapts to the support memory instead
+        (see ``partial_fit``).
 
         Parameters
         ----------
@@ -814,16 +920,12 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
         if not fitting:  # episodic evaluation: any classes, labels per episode
             labels, codes = np.unique(y, return_inverse=True)
             return codes, labels
-        if classes is None:
-            self.classes_ = np.unique(y)
-        else:
-            self.classes_ = check_classes(classes)
-            unknown = np.setdiff1d(y, self.classes_)
-            if len(unknown):
-                raise ValueError(f"y has labels {unknown!r} that are not in classes.")
+        # classes: those known before y (partial_fit), which y may add to.
+        present = np.unique(y)
+        self.classes_ = present if classes is None else merge_classes(classes, present, "y")
         if len(self.classes_) < 2:
             raise ValueError(
-                f"{'y' if classes is None else 'classes'} holds only one class, "
+                f"{'y' if classes is None else 'y with classes'} holds only one class, "
                 f"{self.classes_.tolist()[0]!r}; a classifier needs at least two."
             )
         return np.searchsorted(self.classes_, y), self.classes_
@@ -834,19 +936,16 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
         unit_ids = unit_ids.ravel()
         present = np.unique(units[:, 0])
         group_of_unit = [np.flatnonzero(units[:, 0] == g) for g in present]
-        n_way = self.n_way
-        if evaluating:  # held-out data may hold fewer classes than training episodes
-            n_way = min(n_way, min(len(members) for members in group_of_unit))
-            n_way = max(n_way, 2)
         return ClassificationTasks(
             unit_ids,
             labels[units[:, 1]],
             group_of_unit,
             group_names[present],
-            n_way,
+            self.n_way,
             self.n_shots,
             self.n_queries,
             weights,
+            evaluating=evaluating,  # held-out data may hold fewer classes than n_way
         )
 
     def _n_outputs(self, pool) -> int:
@@ -859,14 +958,53 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
         by_class = compute_sample_weight(self.class_weight, self.classes_[y])
         return by_class if weights is None else by_class * weights
 
-    def _after_fit(self, X, y) -> None:
-        rows = self._training_support(y)
-        self._set_predict_state(self._adapted_state(X[rows], y[rows], len(self.classes_), None))
+    def _after_fit(self, X, y, *, streaming: bool = False) -> None:
+        self._support_memory = self._remembered(X, y, streaming)
+        X_support, y_support = self._training_support(X, y, streaming)
+        state = self._adapted_state(X_support, y_support, len(self.classes_), None)
+        self._set_predict_state(state)
 
-    def _training_support(self, y) -> np.ndarray:
-        """Rows the network adapts to for ``predict``: a support set of
-        ``n_shots + n_queries`` samples per training class."""
-        return _per_class_sample(y, self.n_shots + self.n_queries, self._rng)
+    def _remembered(self, X, y, streaming: bool) -> dict:
+        """The support memory after this call: at most ``n_shots + n_queries``
+        samples of each class, a uniform sample of this call's samples and,
+        when ``streaming``, of those the memory stood for (every sample draws
+        a random key; the smallest keys of each class stay)."""
+        labels, keys = self.classes_[y], self._rng.random(len(y))
+        earlier = getattr(self, "_support_memory", None) if streaming else None
+        if earlier is not None:
+            X = np.concatenate([earlier["X"], X])
+            labels = np.concatenate([earlier["labels"], labels])
+            keys = np.concatenate([earlier["keys"], keys])
+        codes = np.searchsorted(self.classes_, labels)
+        rows = _smallest_per_class(codes, keys, self.n_shots + self.n_queries)
+        return {"X": X[rows], "labels": labels[rows], "keys": keys[rows]}
+
+    def _training_support(self, X, y, streaming: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The samples the network adapts to for ``predict``, and their codes:
+        the support memory."""
+        memory = self._support_memory
+        return memory["X"], np.searchsorted(self.classes_, memory["labels"])
+
+    def _fitted_payload(self) -> dict:
+        payload = super()._fitted_payload()
+        memory = getattr(self, "_support_memory", None)
+        if memory is not None:  # labels as codes: tensors only
+            payload["support_memory"] = {
+                "X": torch.from_numpy(memory["X"]),
+                "codes": torch.from_numpy(np.searchsorted(self.classes_, memory["labels"])),
+                "keys": torch.from_numpy(memory["keys"]),
+            }
+        return payload
+
+    def _restore_payload(self, payload: dict, **kwargs) -> None:
+        super()._restore_payload(payload, **kwargs)
+        memory = payload.get("support_memory")
+        if memory is not None:
+            self._support_memory = {
+                "X": memory["X"].numpy(),
+                "labels": self.classes_[memory["codes"].numpy()],
+                "keys": memory["keys"].numpy(),
+            }
 
 
 def _seed_torch(device: torch.device, seed: int, step: int) -> None:
@@ -879,6 +1017,52 @@ def _seed_torch(device: torch.device, seed: int, step: int) -> None:
         torch.cuda.default_generators[index].manual_seed(step_seed)
 
 
+def _positive_weight_targets(y: np.ndarray, sample_weight) -> np.ndarray:
+    """The targets ``fit`` trains on: those of positive weight (all, when none has;
+    ``fit`` then says so)."""
+    if sample_weight is None:
+        return y
+    keep = check_sample_weight(sample_weight, len(y)) > 0
+    return y[keep] if keep.any() else y
+
+
+def _target_scaling(y: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of the training targets (scale 1 for constant ones)."""
+    y = np.asarray(y, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, scale = float(y.mean()), float(y.std())
+    if not np.isfinite(mean) or not np.isfinite(scale):
+        raise ValueError("y has values too large to standardize (their mean or spread overflows).")
+    return mean, scale or 1.0
+
+
+@contextmanager
+def unchanged_on_failure(estimator) -> Iterator[None]:
+    """Put back the estimator's attributes when the block raises: a call that
+    fails leaves the estimator as it was."""
+    saved = estimator.__dict__.copy()
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(saved)
+        raise
+
+
+def _warn_single_task(name: str, group) -> None:
+    """Meta-training on one task learns one function: usually ``groups`` got lost."""
+    which = "no groups were given" if group is None else f"every sample is in group {_label(group)}"
+    warnings.warn(
+        f"{name} is meta-trained on a single task ({which}), so it learns one function, not "
+        "how to adapt to new tasks. Pass the task of each sample: fit(X, y, groups=...). "
+        "cross_validate, GridSearchCV and Pipeline give groups only to the splitter unless "
+        "metadata routing is on: sklearn.set_config(enable_metadata_routing=True) and "
+        "estimator.set_fit_request(groups=True).set_score_request(groups=True).",
+        SingleTaskWarning,
+        stacklevel=5,  # the caller of fit or partial_fit
+    )
+
+
 def _drop_weightless(X, y, codes, weights):
     """The samples of positive weight; an error when there are none."""
     keep = weights > 0
@@ -887,9 +1071,9 @@ def _drop_weightless(X, y, codes, weights):
     return X[keep], y[keep], codes[keep], weights[keep]
 
 
-def _per_class_sample(y: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:
-    """Row indices of at most ``per_class`` random samples of each class."""
-    order = np.lexsort((rng.random(len(y)), y))
+def _smallest_per_class(y: np.ndarray, keys: np.ndarray, per_class: int) -> np.ndarray:
+    """Sorted row indices of the (at most) ``per_class`` smallest ``keys`` of each class."""
+    order = np.lexsort((keys, y))
     sorted_y = y[order]
     first = np.searchsorted(sorted_y, sorted_y, side="left")
     return np.sort(order[np.arange(len(y)) - first < per_class])

@@ -9,9 +9,11 @@ import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from . import __version__
 from ._benchmarks import TABLES, BenchmarkOptions, default_tables, run_benchmarks
 from ._benchmarks._classification import ALGORITHMS
 from ._benchmarks._omniglot import check_omniglot
+from ._core._model import resolve_device
 from ._demo import run_demo, torch_threads
 
 
@@ -53,11 +55,21 @@ def _at_least_two(text: str) -> int:
     return value
 
 
+def _device(text: str) -> str:
+    """An argument type: ``auto`` or a torch device that this machine has."""
+    try:
+        resolve_device(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``sklearn-meta`` and its subcommands."""
     parser = argparse.ArgumentParser(
         prog="sklearn-meta", description="Meta-learning as scikit-learn estimators."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(required=True)
     demo = commands.add_parser(
         "demo",
@@ -72,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--max-iter", type=_positive_int, default=7000, help="training steps")
     demo.add_argument("--random-state", type=int, default=0, help="seed of the training")
-    demo.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, ...")
+    demo.add_argument(
+        "--device", type=_device, default="auto", help="torch device: auto, cpu, cuda, ..."
+    )
     demo.add_argument(
         "--output", type=Path, default=Path("sklearn_meta_demo.png"), help="path of the plot"
     )
@@ -188,7 +202,10 @@ def _add_benchmark(commands) -> None:
         help="seed of the data, training and test episodes (default: %(default)s)",
     )
     benchmark.add_argument(
-        "--device", default="auto", help="torch device: auto, cpu, cuda, ... (default: auto)"
+        "--device",
+        type=_device,
+        default="auto",
+        help="torch device: auto, cpu, cuda, ... (default: auto)",
     )
     benchmark.add_argument(
         "--threads",
@@ -275,11 +292,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     status : int
         The exit status, 0 on success.
+
+    Raises
+    ------
+    SystemExit
+        With status 2 and a short message on standard error, no traceback,
+        when the options are invalid, also when only the estimators find out
+        (a ``ValueError`` while running).
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     args.argv = argv
     if hasattr(args, "check"):
         args.check(args)
-    args.run(args)
+    try:
+        args.run(args)
+    except ValueError as error:  # options the estimators refuse: an error, not a traceback
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
     return 0

@@ -11,6 +11,8 @@ from __future__ import annotations
 import inspect
 import textwrap
 
+from ._core._tasks import REGRESSION
+
 PARAMETERS: dict[str, tuple[str, str]] = {
     "hidden_layer_sizes": (
         "array-like of shape (n_layers,)",
@@ -45,7 +47,8 @@ PARAMETERS: dict[str, tuple[str, str]] = {
     "n_queries": ("int", "Query samples per task or per class, on which the meta-loss is taken."),
     "class_weight": (
         'dict, "balanced" or None',
-        "Weights of the classes, ``{label: weight}``, multiplying ``sample_weight`` "
+        "Weights of the classes, ``{label: weight}`` naming every class (those "
+        "``partial_fit`` brings in too), multiplying ``sample_weight`` "
         "in ``fit``: a class is drawn into episodes in proportion to its mean "
         'sample weight. "balanced" weighs each class by ``n_samples / (n_classes '
         "* count)``, so rare classes are drawn more often. Episodes hold "
@@ -106,19 +109,33 @@ PARAMETERS: dict[str, tuple[str, str]] = {
     "max_iter": ("int", "Outer steps (meta-batches) per ``fit``."),
     "tol": (
         "float",
-        "With ``n_iter_no_change``: stop once the training loss (or the "
-        "validation score) has not improved by ``tol`` for that many steps. "
-        "None runs ``max_iter`` steps unless ``early_stopping``.",
+        "With ``n_iter_no_change``: stop once the training loss (or, with "
+        "``early_stopping``, the validation score) has not improved by more "
+        "than ``tol`` in that many checks. None runs ``max_iter`` steps unless "
+        "``early_stopping``, which then stops when the validation score has not "
+        "improved at all.",
     ),
-    "n_iter_no_change": ("int", "Steps without improvement before stopping."),
+    "n_iter_no_change": (
+        "int",
+        "Checks without improvement before stopping: outer steps with ``tol`` "
+        "alone (the training loss), validations with ``early_stopping`` (one "
+        "every ``validation_interval`` steps).",
+    ),
     "early_stopping": (
         "bool",
         "Hold out ``validation_fraction`` of the tasks (groups; classes when "
-        "there are no groups; samples of a single regression task), score them "
-        "episodically after each step, stop when that score stalls and keep the "
-        "best parameters.",
+        "there are no groups, at least two; samples of a single regression "
+        "task), score them episodically every ``validation_interval`` steps "
+        "and after the last, stop when that score stalls (``n_iter_no_change``, "
+        "``tol``) and keep the parameters of the best score.",
     ),
     "validation_fraction": ("float", "Fraction of tasks held out for early stopping."),
+    "validation_interval": (
+        "int",
+        "Outer steps between two validations of ``early_stopping``; each scores "
+        "``n_eval_episodes`` episodes, which for learners with an inner loop "
+        "costs about as much as a few outer steps.",
+    ),
     "n_eval_episodes": ("int", "Episodes drawn by ``score`` and for early stopping."),
     "eval_inner_steps": (
         "int",
@@ -146,8 +163,10 @@ PARAMETERS: dict[str, tuple[str, str]] = {
         '{"float32", "bfloat16", "float16"}',
         "Mixed precision of meta-training: the forward passes of each outer step "
         "run under ``torch.autocast`` in this dtype, while parameters, optimizer "
-        "and gradients stay float32, and ``predict``, ``adapt`` and ``score`` run "
-        'in float32. "bfloat16" suits recent GPUs (and runs on CPUs); "float16" '
+        "and gradients stay float32; ``adapt`` and ``score`` run in float32, and "
+        "the predictions of fitted and adapted estimators in float64 (float32 on "
+        "MPS), so that a row's prediction does not depend on the other rows of "
+        'its batch. "bfloat16" suits recent GPUs (and runs on CPUs); "float16" '
         "is applied without loss scaling, so small gradients may underflow.",
     ),
     "compile": (
@@ -173,7 +192,8 @@ FITTED_ATTRIBUTES = """\
     loss_curve_ : list of float
         Mean meta-training loss of each outer step.
     validation_scores_ : list of float or None
-        Episodic validation score after each step, with ``early_stopping``.
+        Episodic validation scores with ``early_stopping``, one every
+        ``validation_interval`` steps and one after the last step of each fit.
     best_validation_score_ : float or None
         Best of ``validation_scores_``, whose parameters are kept.
     vectorized_ : bool
@@ -181,6 +201,16 @@ FITTED_ATTRIBUTES = """\
         and with ``vectorize=False``).
     device_ : torch.device
         Where the network lives."""
+
+# Regressors standardize their targets; classifiers have no such attributes.
+TARGET_ATTRIBUTES = """
+    target_mean_ : float
+        Mean of the training targets (of the first fit).
+    target_scale_ : float
+        Their standard deviation (1 for constant targets). The network learns
+        and adapts on ``(y - target_mean_) / target_scale_``, so ``inner_lr``
+        means the same on any scale of ``y``, and fitting on ``a * y + b``
+        (``a > 0``) predicts ``a * p + b``; predictions are in the units of ``y``."""
 
 
 def document_parameters(cls: type) -> type:
@@ -194,7 +224,9 @@ def document_parameters(cls: type) -> type:
         lines.append(f"{name} : {kind}, default={parameter.default!r}")
         lines += textwrap.wrap(text, 72, initial_indent="    ", subsequent_indent="    ")
     section = textwrap.indent("\n".join(lines), "    ").lstrip()
-    cls.__doc__ = cls.__doc__.replace("{parameters}", section).replace(
-        "{fitted_attributes}", FITTED_ATTRIBUTES.lstrip()
-    )
+    fitted = FITTED_ATTRIBUTES.lstrip()
+    if getattr(cls, "_kind", None) is REGRESSION:
+        fitted += TARGET_ATTRIBUTES
+    doc = cls.__doc__.replace("{parameters}", section)
+    cls.__doc__ = doc.replace("{fitted_attributes}", fitted)
     return cls

@@ -11,6 +11,7 @@ settings.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
 import numpy as np
@@ -145,12 +146,16 @@ class FineTuneClassifier(_FineTuneMixin, _MetaClassifierBase):
     labels (no episodes): each step fits ``meta_batch_size`` random
     minibatches of ``n_way * (n_shots + n_queries)`` samples, as many as a
     meta-batch of episodes. ``predict`` uses that pretrained network
-    directly. For a new task (``adapt``, ``score``) a fresh head for the
-    task's classes, starting at zero (at the class mean directions for the
-    cosine head), takes ``inner_steps`` gradient steps on the support
-    set, with the backbone frozen (``adapt_layers="head"``) or fine-tuned
-    too (``"all"``). ``groups`` only shape the episodes of ``score`` and of
-    early stopping.
+    directly. ``partial_fit`` with new classes (and a ``warm_start`` fit with
+    more classes) grows the head by a row per new class; as a head trained on
+    the latest calls forgets the classes absent from them, ``predict`` after
+    ``partial_fit`` fits a fresh head to the support memory of every class
+    seen, as ``adapt`` would (see ``partial_fit``). For a new task
+    (``adapt``, ``score``) a fresh head for the task's classes, starting at
+    zero (at the class mean directions for the cosine head), takes
+    ``inner_steps`` gradient steps on the support set, with the backbone
+    frozen (``adapt_layers="head"``) or fine-tuned too (``"all"``).
+    ``groups`` only shape the episodes of ``score`` and of early stopping.
 
     {parameters}
 
@@ -161,9 +166,10 @@ class FineTuneClassifier(_FineTuneMixin, _MetaClassifierBase):
         one row per training class).
     {fitted_attributes}
     classes_ : ndarray of shape (n_classes,)
-        Class labels seen in ``fit``.
+        Class labels seen in ``fit``, or so far in ``partial_fit`` (sorted).
     adapted_module_ : torch.nn.Module
-        The pretrained network as a standalone module, used by ``predict``.
+        The pretrained network as a standalone module, used by ``predict``
+        (after ``partial_fit``, with a head fitted to the support memory).
 
     See Also
     --------
@@ -231,6 +237,7 @@ class FineTuneClassifier(_FineTuneMixin, _MetaClassifierBase):
         n_iter_no_change=10,
         early_stopping=False,
         validation_fraction=0.1,
+        validation_interval=10,
         n_eval_episodes=100,
         warm_start=False,
         checkpoint_path=None,
@@ -262,6 +269,7 @@ class FineTuneClassifier(_FineTuneMixin, _MetaClassifierBase):
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
         self.n_eval_episodes = n_eval_episodes
         self.warm_start = warm_start
         self.checkpoint_path = checkpoint_path
@@ -279,15 +287,45 @@ class FineTuneClassifier(_FineTuneMixin, _MetaClassifierBase):
         super()._check_params()
         check_option("head", self.head, tuple(HEADS))
 
-    def _validate_training_data(self, X, y, fresh: bool, classes):
+    def _validate_training_data(self, X, y, fresh: bool, classes, sample_weight=None):
         previous = None if fresh else self.classes_
-        X, y, labels = super()._validate_training_data(X, y, fresh, classes)
+        X, y, labels = super()._validate_training_data(X, y, fresh, classes, sample_weight)
         if previous is not None and not np.array_equal(previous, labels):
-            raise ValueError(
-                f"warm_start continues pretraining a head for the classes {previous!r}; "
-                f"y has the classes {labels!r}. Set warm_start=False to start afresh."
-            )
+            if not np.isin(previous, labels).all():
+                raise ValueError(
+                    f"warm_start continues pretraining a head for the classes {previous!r}; "
+                    f"y has the classes {labels!r}. Set warm_start=False to start afresh."
+                )
+            self._grow_head(previous)
         return X, y, labels
+
+    def _grow_head(self, previous: np.ndarray) -> None:
+        """Give the head a row for each class of ``classes_`` that ``previous``
+        lacks, initialized as a fresh head's rows; the head's optimizer state
+        starts afresh. Learner and optimizer are replaced by grown copies, so
+        that a call that fails later keeps the old ones."""
+        learner = copy.deepcopy(self.learner_)
+        old = learner.model.head
+        seed = int(self._seeded_rng().integers(2**31 - 1))
+        seed = np.random.SeedSequence([seed, self.n_iter_]).generate_state(1)[0]
+        with torch.random.fork_rng(devices=[]):  # rows drawn from random_state alone
+            torch.manual_seed(int(seed))
+            head = type(old)(old.in_features, len(self.classes_)).to(old.weight.device)
+        kept = torch.as_tensor(np.searchsorted(self.classes_, previous), device=old.weight.device)
+        with torch.no_grad():
+            for name, value in head.named_parameters():
+                value[kept] = getattr(old, name)
+        learner.model.head = head
+        state = self._optimizer.state_dict()
+        names = [name for name, _ in learner.named_parameters()]
+        state["state"] = {
+            index: value
+            for index, value in state["state"].items()
+            if not names[index].startswith("model.head.")
+        }
+        optimizer = torch.optim.Adam(learner.parameters(), lr=self.meta_lr)
+        optimizer.load_state_dict(state)
+        self.learner_, self._optimizer = learner, optimizer
 
     def _task_pool(self, y, groups, group_names, labels, *, evaluating: bool, weights=None):
         if evaluating:
@@ -295,8 +333,12 @@ class FineTuneClassifier(_FineTuneMixin, _MetaClassifierBase):
         n_support, n_query = self.n_way * self.n_shots, self.n_way * self.n_queries
         return PooledClasses(y, len(labels), n_support, n_query, weights)
 
-    def _after_fit(self, X, y) -> None:
+    def _after_fit(self, X, y, *, streaming: bool = False) -> None:
+        if streaming:  # the head forgets classes absent from the latest calls
+            super()._after_fit(X, y, streaming=True)
+            return
         # The pretrained head has a row per training class: no adaptation needed.
+        self._support_memory = self._remembered(X, y, streaming=False)
         self._set_predict_state(dict(self.learner_.model.named_parameters()))
 
 
@@ -371,6 +413,7 @@ class FineTuneRegressor(_FineTuneMixin, _MetaRegressorBase):
         n_iter_no_change=10,
         early_stopping=False,
         validation_fraction=0.1,
+        validation_interval=10,
         n_eval_episodes=100,
         warm_start=False,
         checkpoint_path=None,
@@ -399,6 +442,7 @@ class FineTuneRegressor(_FineTuneMixin, _MetaRegressorBase):
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
         self.n_eval_episodes = n_eval_episodes
         self.warm_start = warm_start
         self.checkpoint_path = checkpoint_path

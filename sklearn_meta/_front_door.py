@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import inspect
+import json
+from typing import NamedTuple
 
+import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import BaseMetaEstimator
+from ._base import BaseMetaEstimator, unchanged_on_failure
 from ._docs import document_parameters
 from ._finetune import FineTuneClassifier, FineTuneRegressor
 from ._maml import MAMLClassifier, MAMLRegressor
-from ._persistence import from_payload, to_payload
+from ._persistence import decode, encode, from_payload, to_payload
 from ._protonet import ProtoNetClassifier
 from ._reptile import ReptileClassifier, ReptileRegressor
 from ._ridge import MetaRidgeClassifier, MetaRidgeRegressor
-from ._validation import check_option
+from ._validation import check_numeric, check_option
 
 _MAML_VARIANTS = {
     "maml": {},
@@ -69,7 +72,12 @@ def _describe_algorithms(cls: type) -> type:
 
 
 class _FrontDoor(BaseEstimator):
-    """Build the estimator that ``algorithm`` names and hand every call to it."""
+    """Build the estimator that ``algorithm`` names and hand every call to it.
+
+    The front door checks ``X`` itself and hands the learner a plain array,
+    so that ``n_features_in_``, ``feature_names_in_`` and the messages about
+    the inputs are its own; the learner's other messages use its name too.
+    """
 
     _algorithms: dict[str, tuple[type, dict]]
 
@@ -82,7 +90,17 @@ class _FrontDoor(BaseEstimator):
             for name, value in self.get_params(deep=False).items()
             if name in accepted and value is not None
         }
-        return make(**params, **fixed)
+        return self._adopt(make(**params, **fixed))
+
+    def _adopt(self, estimator: BaseMetaEstimator) -> BaseMetaEstimator:
+        """``estimator``, made to give this estimator's name in its messages."""
+        estimator._public_name = type(self).__name__
+        return estimator
+
+    def _validate_X(self, X, *, reset: bool) -> np.ndarray:
+        """``X`` checked in this estimator's name, as the array the learner gets."""
+        check_numeric("X", X)
+        return validate_data(self, X, reset=reset, dtype=np.float32)
 
     def fit(self, X, y, groups=None, sample_weight=None):
         """Meta-train the learner that ``algorithm`` names.
@@ -106,10 +124,13 @@ class _FrontDoor(BaseEstimator):
         estimator = self._make_estimator()
         previous = getattr(self, "estimator_", None)
         if not (self.warm_start and type(previous) is type(estimator)):
-            self.estimator_ = estimator.fit(X, y, groups, sample_weight=sample_weight)
+            with unchanged_on_failure(self):
+                X = self._validate_X(X, reset=True)
+                self.estimator_ = estimator.fit(X, y, groups, sample_weight=sample_weight)
             return self
         kept = previous.get_params(deep=False)
         try:
+            X = self._validate_X(X, reset=False)
             previous.set_params(**estimator.get_params(deep=False))
             previous.fit(X, y, groups, sample_weight=sample_weight)
         except BaseException:  # a failed call leaves the learner's parameters too
@@ -118,11 +139,11 @@ class _FrontDoor(BaseEstimator):
         return self
 
     def _partial_fit(self, X, y, groups, **kwargs):
-        if hasattr(self, "estimator_"):
-            estimator = self.estimator_
-        else:  # kept only once its first call succeeds
-            estimator = self._make_estimator()
-        self.estimator_ = estimator.partial_fit(X, y, groups, **kwargs)
+        first = not hasattr(self, "estimator_")
+        estimator = self._make_estimator() if first else self.estimator_
+        with unchanged_on_failure(self):  # the learner is kept once its first call succeeds
+            X = self._validate_X(X, reset=first)
+            self.estimator_ = estimator.partial_fit(X, y, groups, **kwargs)
         return self
 
     def predict(self, X):
@@ -139,7 +160,7 @@ class _FrontDoor(BaseEstimator):
             Predictions.
         """
         check_is_fitted(self)
-        return self.estimator_.predict(X)
+        return self.estimator_.predict(self._validate_X(X, reset=False))
 
     def adapt(self, X_support, y_support, *, inner_steps=None):
         """Fit one new task from a few examples (see the learner's ``adapt``).
@@ -158,8 +179,9 @@ class _FrontDoor(BaseEstimator):
         adapted : FewShotAdapter
             A fitted estimator for that task.
         """
-        check_is_fitted(self)
-        return self.estimator_.adapt(X_support, y_support, inner_steps=inner_steps)
+        from ._adapter import FewShotAdapter  # which imports this module
+
+        return FewShotAdapter(self, inner_steps=inner_steps).fit(X_support, y_support)
 
     def score(self, X, y, groups=None, sample_weight=None):
         """Episodic few-shot score on held-out tasks (see the learner's ``score``).
@@ -181,20 +203,21 @@ class _FrontDoor(BaseEstimator):
             Accuracy (classifiers) or R² (regressors) over the episodes.
         """
         check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
         return self.estimator_.score(X, y, groups, sample_weight=sample_weight)
 
     save = BaseMetaEstimator.save  # the file holds the fitted learner inside
 
     def _fitted_payload(self) -> dict:
         check_is_fitted(self)
-        return {"estimator": to_payload(self.estimator_)}
+        inputs = {name: encode(getattr(self, name)) for name in _INPUTS if hasattr(self, name)}
+        return {"estimator": to_payload(self.estimator_), "inputs": json.dumps(inputs)}
 
     def _restore_payload(self, payload: dict, *, device=None, module=None) -> None:
-        self.estimator_ = from_payload(payload["estimator"], device=device, module=module)
-
-    @property
-    def n_features_in_(self) -> int:
-        return self.estimator_.n_features_in_
+        estimator = from_payload(payload["estimator"], device=device, module=module)
+        self.estimator_ = self._adopt(estimator)
+        inputs = json.loads(payload.get("inputs", "{}"))  # none in files of earlier versions
+        self.__dict__.update({name: decode(value) for name, value in inputs.items()})
 
     @property
     def n_iter_(self) -> int:
@@ -204,6 +227,32 @@ class _FrontDoor(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+# What the front door learns of its inputs in ``fit``, and ``save`` keeps.
+_INPUTS = ("n_features_in_", "feature_names_in_")
+
+
+class InputCheck(NamedTuple):
+    """A fitted front door's check of ``X``, in the place of a transformer in
+    front of its learner (see ``resolve_meta_estimator``)."""
+
+    front_door: _FrontDoor
+
+    def transform(self, X) -> np.ndarray:
+        """``X`` checked as the front door's ``predict`` checks it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs of the front door.
+
+        Returns
+        -------
+        X_checked : ndarray of shape (n_samples, n_features)
+            The float32 array its learner gets.
+        """
+        return self.front_door._validate_X(X, reset=False)
 
 
 _SHARED_DOCS = {
@@ -239,9 +288,12 @@ class MetaClassifier(ClassifierMixin, _FrontDoor):
     n_iter_ : int
         Outer steps the learner took.
     classes_ : ndarray of shape (n_classes,)
-        Class labels seen in ``fit``.
+        Class labels seen in ``fit``, or so far in ``partial_fit`` (sorted).
     n_features_in_ : int
         Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during ``fit``. Defined only when ``X`` has
+        feature names that are all strings.
 
     Examples
     --------
@@ -286,6 +338,7 @@ class MetaClassifier(ClassifierMixin, _FrontDoor):
         n_iter_no_change=None,
         early_stopping=None,
         validation_fraction=None,
+        validation_interval=None,
         n_eval_episodes=None,
         warm_start=False,
         checkpoint_path=None,
@@ -321,6 +374,7 @@ class MetaClassifier(ClassifierMixin, _FrontDoor):
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
         self.n_eval_episodes = n_eval_episodes
         self.warm_start = warm_start
         self.checkpoint_path = checkpoint_path
@@ -334,16 +388,20 @@ class MetaClassifier(ClassifierMixin, _FrontDoor):
     def partial_fit(self, X, y, groups=None, classes=None, sample_weight=None):
         """Continue meta-training on new tasks (see the learner's ``partial_fit``).
 
+        Any call may bring new classes: ``classes_`` grows, and ``predict``
+        covers every class seen so far.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Inputs.
         y : array-like of shape (n_samples,)
-            Class labels.
+            Class labels, new ones included.
         groups : array-like of shape (n_samples,), default=None
             Group of each sample.
         classes : array-like of shape (n_classes,), default=None
-            All classes; required on the first call.
+            Classes to know from this call on besides those in ``y``
+            (optional; a later call may add more).
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the samples in drawing episodes.
 
@@ -368,7 +426,7 @@ class MetaClassifier(ClassifierMixin, _FrontDoor):
             Probabilities, columns ordered as ``classes_``.
         """
         check_is_fitted(self)
-        return self.estimator_.predict_proba(X)
+        return self.estimator_.predict_proba(self._validate_X(X, reset=False))
 
     @property
     def classes_(self):
@@ -400,6 +458,9 @@ class MetaRegressor(RegressorMixin, _FrontDoor):
         Outer steps the learner took.
     n_features_in_ : int
         Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during ``fit``. Defined only when ``X`` has
+        feature names that are all strings.
 
     Examples
     --------
@@ -439,6 +500,7 @@ class MetaRegressor(RegressorMixin, _FrontDoor):
         n_iter_no_change=None,
         early_stopping=None,
         validation_fraction=None,
+        validation_interval=None,
         n_eval_episodes=None,
         warm_start=False,
         checkpoint_path=None,
@@ -470,6 +532,7 @@ class MetaRegressor(RegressorMixin, _FrontDoor):
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
         self.n_eval_episodes = n_eval_episodes
         self.warm_start = warm_start
         self.checkpoint_path = checkpoint_path

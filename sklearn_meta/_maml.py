@@ -19,6 +19,7 @@ from ._core._inner import InnerLoop, gradient_steps, learned_steps
 from ._core._learned_update import LSTMUpdate
 from ._core._learner import Learner
 from ._core._model import MetaModel, Params, with_head_rows
+from ._core._tasks import CLASSIFICATION
 from ._docs import document_parameters
 
 
@@ -26,9 +27,21 @@ class MAML(Learner):
     """A meta-learned initialization and, if the update rule is learned too,
     Meta-SGD's per-parameter rates or an LSTM update rule."""
 
-    def __init__(self, model: MetaModel, inner_lr: float, inner_update: str = "sgd"):
+    def __init__(
+        self,
+        model: MetaModel,
+        inner_lr: float,
+        inner_update: str = "sgd",
+        *,
+        shared_head_row: bool = False,
+    ):
         super().__init__()
         self.model = model
+        if shared_head_row:
+            # Every class starts from the head's one row, and adding a vector
+            # to all rows leaves the softmax unchanged: the row's meta-gradient
+            # is exactly zero, yet Adam would move it by its rounding noise.
+            model.head.requires_grad_(False)
         self.inner_lrs = (
             nn.ParameterList(nn.Parameter(torch.full_like(p, inner_lr)) for p in model.parameters())
             if inner_update == "meta-sgd"
@@ -80,7 +93,9 @@ class _MAMLMixin:
     """The MAML family's hooks into the estimator shell."""
 
     def _build_learner(self, model: MetaModel) -> MAML:
-        return MAML(model, self.inner_lr, self.inner_update)
+        return MAML(
+            model, self.inner_lr, self.inner_update, shared_head_row=self._kind is CLASSIFICATION
+        )
 
     def _inner_loop(self, steps: int | None = None) -> InnerLoop:
         return InnerLoop(
@@ -163,6 +178,7 @@ class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
         n_iter_no_change=10,
         early_stopping=False,
         validation_fraction=0.1,
+        validation_interval=10,
         n_eval_episodes=100,
         eval_inner_steps=None,
         warm_start=False,
@@ -195,6 +211,7 @@ class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
         self.n_eval_episodes = n_eval_episodes
         self.eval_inner_steps = eval_inner_steps
         self.warm_start = warm_start
@@ -227,7 +244,7 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
         (``learner_.inner_lrs``), for "lstm" the LSTM (``learner_.update_rule``).
     {fitted_attributes}
     classes_ : ndarray of shape (n_classes,)
-        Class labels seen in ``fit``.
+        Class labels seen in ``fit``, or so far in ``partial_fit`` (sorted).
     adapted_module_ : torch.nn.Module
         The network adapted to the training classes, used by ``predict``.
 
@@ -285,6 +302,7 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
         n_iter_no_change=10,
         early_stopping=False,
         validation_fraction=0.1,
+        validation_interval=10,
         n_eval_episodes=100,
         eval_inner_steps=None,
         warm_start=False,
@@ -319,6 +337,7 @@ class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
         self.n_eval_episodes = n_eval_episodes
         self.eval_inner_steps = eval_inner_steps
         self.warm_start = warm_start

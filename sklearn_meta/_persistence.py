@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from torch import nn
 
 _FORMAT = "sklearn-meta"
 _VERSION = 1
+_ENTRIES = ("version", "class", "params")  # besides "format", in every saved estimator
 _CUSTOM_MODULE = "custom module"
 
 
@@ -80,18 +82,49 @@ def read_payload(path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No saved estimator at {str(path)!r}.")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several types for foreign files
-        raise ValueError(f"{str(path)!r} is not a file written by sklearn-meta: {error}") from None
-    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-        raise ValueError(f"{str(path)!r} is not a file written by sklearn-meta.")
+    payload = _read_archive(path)
+    problem = _missing_entries(payload)
+    if problem:
+        raise ValueError(f"{str(path)!r} is not a file written by sklearn-meta: {problem}.")
     if payload["version"] > _VERSION:
         raise ValueError(
             f"{str(path)!r} was written by a newer sklearn-meta (format {payload['version']}); "
             "upgrade sklearn-meta to read it."
         )
     return payload
+
+
+def _read_archive(path: Path) -> object:
+    """What ``torch.save`` wrote to ``path``, read without running code from it."""
+    not_ours = f"{str(path)!r} is not a file written by sklearn-meta"
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{not_ours}: it is not the zip archive that torch.save writes (as save and "
+            "checkpoint_path do)."
+        )
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for foreign archives
+        raise ValueError(
+            f"{not_ours}: torch.load(weights_only=True) cannot read it, so it is not a "
+            "torch.save archive or it holds more than tensors and plain containers "
+            "(pickled code, for instance)."
+        ) from error
+
+
+def _missing_entries(payload: object) -> str | None:
+    """What a loaded archive lacks to be a saved estimator; None when nothing."""
+    if not isinstance(payload, dict):
+        return f"it holds a {type(payload).__name__}, not the dictionary of a saved estimator"
+    if payload.get("format") != _FORMAT:
+        return (
+            f"it has no 'format': {_FORMAT!r} entry (its keys are "
+            f"{', '.join(map(repr, payload)) or 'none'})"
+        )
+    missing = [key for key in _ENTRIES if key not in payload]
+    if missing:
+        return f"it lacks the entries {', '.join(map(repr, missing))} of a saved estimator"
+    return None
 
 
 def to_payload(estimator) -> dict:

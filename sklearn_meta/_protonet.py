@@ -66,6 +66,11 @@ class ProtoNet(Learner):
         self.embedding = embedding
         self.logits = NegativeSquaredEuclidean() if distance == "euclidean" else ScaledCosine()
 
+    @property
+    def backbone(self) -> nn.Module:
+        """The meta-learned embedding (there is no head)."""
+        return self.embedding
+
     def embed(self, x: Tensor) -> Tensor:
         """Embeddings of ``x``, at most ``_EMBED_BATCH`` rows at a time (in even chunks)."""
         n_chunks = max(1, -(-x.shape[0] // _EMBED_BATCH))
@@ -86,7 +91,7 @@ class ProtoNet(Learner):
     def predict_with(self, state: Params, x: Tensor) -> Tensor:
         """Logits of ``x`` for the classes of ``state``."""
         logits = self.logits(self.embed(x), state["prototypes"])
-        # Only partial_fit's classes absent from the last call lack samples.
+        # Only classes declared to partial_fit without samples so far lack them.
         return logits.masked_fill(state["counts"] == 0, -torch.inf)
 
     def materialize(self, state: Params) -> nn.Module:
@@ -124,7 +129,8 @@ class ProtoNetClassifier(_MetaClassifierBase):
     set and averages it per class, so a new task with any number of classes
     is fitted in one forward pass (its ``inner_steps`` is ignored). After
     ``fit``, ``predict`` uses prototypes of the training classes computed
-    from all the training samples.
+    from all the training samples; after ``partial_fit``, from the support
+    memory of every class seen so far (see ``partial_fit``).
 
     {parameters}
 
@@ -135,7 +141,7 @@ class ProtoNetClassifier(_MetaClassifierBase):
         "cosine", the logit scale (``learner_.logits.log_scale``).
     {fitted_attributes}
     classes_ : ndarray of shape (n_classes,)
-        Class labels seen in ``fit``.
+        Class labels seen in ``fit``, or so far in ``partial_fit`` (sorted).
     adapted_module_ : torch.nn.Module
         The embedding with the prototypes of the training classes, used by
         ``predict``.
@@ -195,6 +201,7 @@ class ProtoNetClassifier(_MetaClassifierBase):
         n_iter_no_change=10,
         early_stopping=False,
         validation_fraction=0.1,
+        validation_interval=10,
         n_eval_episodes=100,
         warm_start=False,
         checkpoint_path=None,
@@ -223,6 +230,7 @@ class ProtoNetClassifier(_MetaClassifierBase):
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
         self.n_eval_episodes = n_eval_episodes
         self.warm_start = warm_start
         self.checkpoint_path = checkpoint_path
@@ -243,6 +251,7 @@ class ProtoNetClassifier(_MetaClassifierBase):
         super()._check_params()
         check_option("distance", self.distance, DISTANCES)
 
-    def _training_support(self, y) -> np.ndarray:
-        """All rows: the prototypes of the training classes average every sample."""
-        return np.arange(len(y))
+    def _training_support(self, X, y, streaming: bool) -> tuple[np.ndarray, np.ndarray]:
+        """After ``fit``, all its samples: the prototypes of the training classes
+        average every sample; after ``partial_fit``, the support memory."""
+        return super()._training_support(X, y, streaming) if streaming else (X, y)

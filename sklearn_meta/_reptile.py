@@ -17,7 +17,7 @@ from torch import Tensor
 from ._base import _MetaClassifierBase, _MetaRegressorBase
 from ._core._inner import InnerLoop, gradient_steps
 from ._core._model import MetaModel, Params, with_head_rows
-from ._core._tasks import TaskKind
+from ._core._tasks import CLASSIFICATION, TaskKind
 from ._docs import document_parameters
 from ._maml import MAML
 from ._validation import check_int
@@ -32,8 +32,8 @@ class Reptile(MAML):
     support); only meta-training differs.
     """
 
-    def __init__(self, model: MetaModel, inner_lr: float):
-        super().__init__(model, inner_lr)
+    def __init__(self, model: MetaModel, inner_lr: float, *, shared_head_row: bool = False):
+        super().__init__(model, inner_lr, shared_head_row=shared_head_row)
 
     def episode_loss(
         self,
@@ -126,7 +126,7 @@ class _ReptileMixin:
     """Reptile's hooks into the estimator shell."""
 
     def _build_learner(self, model: MetaModel) -> Reptile:
-        return Reptile(model, self.inner_lr)
+        return Reptile(model, self.inner_lr, shared_head_row=self._kind is CLASSIFICATION)
 
     def _inner_loop(self, steps: int | None = None) -> InnerLoop:
         return InnerLoop(
@@ -249,6 +249,7 @@ class ReptileRegressor(_ReptileMixin, _MetaRegressorBase):
         n_iter_no_change=10,
         early_stopping=False,
         validation_fraction=0.1,
+        validation_interval=10,
         n_eval_episodes=100,
         eval_inner_steps=None,
         warm_start=False,
@@ -277,6 +278,7 @@ class ReptileRegressor(_ReptileMixin, _MetaRegressorBase):
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
         self.n_eval_episodes = n_eval_episodes
         self.eval_inner_steps = eval_inner_steps
         self.warm_start = warm_start
@@ -318,7 +320,7 @@ class ReptileClassifier(_ReptileMixin, _MetaClassifierBase):
         The meta-learned network (``learner_.model``: backbone and head).
     {fitted_attributes}
     classes_ : ndarray of shape (n_classes,)
-        Class labels seen in ``fit``.
+        Class labels seen in ``fit``, or so far in ``partial_fit`` (sorted).
     adapted_module_ : torch.nn.Module
         The network adapted to the training classes, used by ``predict``.
 
@@ -366,6 +368,7 @@ class ReptileClassifier(_ReptileMixin, _MetaClassifierBase):
         n_iter_no_change=10,
         early_stopping=False,
         validation_fraction=0.1,
+        validation_interval=10,
         n_eval_episodes=100,
         eval_inner_steps=None,
         warm_start=False,
@@ -396,6 +399,7 @@ class ReptileClassifier(_ReptileMixin, _MetaClassifierBase):
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
         self.n_eval_episodes = n_eval_episodes
         self.eval_inner_steps = eval_inner_steps
         self.warm_start = warm_start

@@ -181,6 +181,7 @@ class MetaRidgeRegressor(_MetaRidgeMixin, _MetaRegressorBase):
         n_iter_no_change=10,
         early_stopping=False,
         validation_fraction=0.1,
+        validation_interval=10,
         n_eval_episodes=100,
         warm_start=False,
         checkpoint_path=None,
@@ -207,6 +208,7 @@ class MetaRidgeRegressor(_MetaRidgeMixin, _MetaRegressorBase):
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
         self.n_eval_episodes = n_eval_episodes
         self.warm_start = warm_start
         self.checkpoint_path = checkpoint_path
@@ -240,7 +242,7 @@ class MetaRidgeClassifier(_MetaRidgeMixin, _MetaClassifierBase):
         scale (``learner_.log_scale``).
     {fitted_attributes}
     classes_ : ndarray of shape (n_classes,)
-        Class labels seen in ``fit``.
+        Class labels seen in ``fit``, or so far in ``partial_fit`` (sorted).
     adapted_module_ : torch.nn.Module
         The network with a ridge head solved on the training classes, used
         by ``predict``.
@@ -285,6 +287,7 @@ class MetaRidgeClassifier(_MetaRidgeMixin, _MetaClassifierBase):
         n_iter_no_change=10,
         early_stopping=False,
         validation_fraction=0.1,
+        validation_interval=10,
         n_eval_episodes=100,
         warm_start=False,
         checkpoint_path=None,
@@ -313,6 +316,7 @@ class MetaRidgeClassifier(_MetaRidgeMixin, _MetaClassifierBase):
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
         self.n_eval_episodes = n_eval_episodes
         self.warm_start = warm_start
         self.checkpoint_path = checkpoint_path

@@ -98,6 +98,21 @@ def check_classes(classes) -> np.ndarray:
     return np.unique(classes)
 
 
+def merge_classes(known: np.ndarray, new: np.ndarray, name: str) -> np.ndarray:
+    """The sorted union of the class labels ``known`` and ``new`` (those of
+    ``name``), which must be of one type: numbers, or strings."""
+    try:
+        merged = np.union1d(known, new)
+        one_type = np.isin(known, merged).all() and np.isin(new, merged).all()
+    except TypeError:  # object arrays of numbers and strings
+        one_type = False
+    if not one_type:
+        raise TypeError(
+            f"{name} has labels {new!r} of another type than the classes so far, {known!r}."
+        )
+    return merged
+
+
 def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
     """Float32 weights, one per sample; ones when ``sample_weight`` is None."""
     if sample_weight is None:
@@ -158,6 +173,7 @@ PARAMETER_CHECKS = {
     "n_iter_no_change": _at_least(1),
     "n_eval_episodes": _at_least(1),
     "validation_fraction": lambda name, value: check_float(name, value, upper=1.0),
+    "validation_interval": _at_least(1),
     "tol": lambda name, value: check_float(name, value, positive=False),
     "first_order": check_bool,
     "activation_checkpointing": check_bool,

@@ -1,6 +1,8 @@
 """Bad input to every public estimator: a ValueError or TypeError that names
 the problem, and a fitted estimator that the failed call leaves as it was."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -66,6 +68,17 @@ def _learner_class(estimator) -> type:
 
 def _has_param(estimator, name: str) -> bool:
     return name in _learner_class(estimator)().get_params(deep=False)
+
+
+# Tests that apply to some estimators only take those (a skip would say nothing).
+CLASSIFIERS = [e for e in ESTIMATORS if is_classifier(e)]
+REGRESSORS = [e for e in ESTIMATORS if not is_classifier(e)]
+EPISODIC_CLASSIFIERS = [e for e in CLASSIFIERS if _learner_class(e) is not FineTuneClassifier]
+
+
+def _only(estimators):
+    """Parametrize the ``fitted`` fixture with these estimators only."""
+    return pytest.mark.parametrize("fitted", estimators, indirect=True, ids=_name)
 
 
 # -- data ---------------------------------------------------------------------
@@ -287,9 +300,8 @@ def test_tasks_or_classes_too_small_for_an_episode(fitted):
         _fails(lambda: fitted.fit(X, y, groups), ValueError, match, fitted, X)
 
 
+@_only(EPISODIC_CLASSIFIERS)  # n_way classes per training episode
 def test_classifiers_need_n_way_classes(fitted):
-    if not is_classifier(fitted) or _learner_class(fitted) is FineTuneClassifier:
-        pytest.skip("n_way classes per training episode: meta-learning classifiers only")
     X, y = X_CLF, Y_CLF
     unchanged = Unchanged(fitted, X)
     fitted.set_params(n_way=5)
@@ -303,9 +315,8 @@ def test_classifiers_need_n_way_classes(fitted):
         clone(fitted).fit(X, y, groups=np.where(y == 3, "b", "a"))
 
 
+@_only(CLASSIFIERS)
 def test_classifiers_reject_a_single_class(fitted):
-    if not is_classifier(fitted):
-        pytest.skip("classifiers only")
     X, y = X_CLF[:8], Y_CLF[:8]
     _fails(lambda: fitted.fit(X, y), ValueError, "y holds only one class, 0", fitted, X)
     _fails(lambda: fitted.adapt(X, y), ValueError, "y holds only one class, 0", fitted, X)
@@ -329,17 +340,30 @@ PARAM_CASES = [
     ({"n_queries": 0}, ValueError, "n_queries must be >= [12], got 0"),
     ({"n_way": 1}, ValueError, "n_way must be >= 2, got 1"),
     ({"n_eval_episodes": 0}, ValueError, "n_eval_episodes must be >= 1, got 0"),
+    ({"validation_interval": 0}, ValueError, "validation_interval must be >= 1, got 0"),
     ({"device": "tpu"}, ValueError, "device='tpu' is not a torch device"),
     ({"device": ["cpu"]}, ValueError, r"device=\['cpu'\] is not a torch device"),
     ({"device": "cuda:99"}, ValueError, "device='cuda:99' was requested but is not available"),
 ]
 
 
-@pytest.mark.parametrize("params, error, match", PARAM_CASES, ids=[repr(c[0]) for c in PARAM_CASES])
+# Each estimator with each of its own hyper-parameters.
+_ESTIMATOR_PARAM_CASES = [
+    (estimator, *case)
+    for estimator in ESTIMATORS
+    for case in PARAM_CASES
+    if _has_param(estimator, next(iter(case[0])))  # the one parameter the case sets
+]
+
+
+@pytest.mark.parametrize(
+    "fitted, params, error, match",
+    _ESTIMATOR_PARAM_CASES,
+    indirect=["fitted"],
+    ids=[f"{_name(c[0])}-{c[1]!r}" for c in _ESTIMATOR_PARAM_CASES],
+)
 def test_bad_hyper_parameters(fitted, params, error, match):
     ((name, value),) = params.items()
-    if not _has_param(fitted, name):
-        pytest.skip(f"{_name(fitted)} has no {name}")
     X, y, groups = _data(fitted)
     unchanged = Unchanged(fitted, X)
     good = fitted.get_params(deep=False)[name]
@@ -458,25 +482,23 @@ def test_adapter_needs_a_fitted_meta_estimator():
 
 
 # -- partial_fit ----------------------------------------------------------------
-def test_partial_fit_needs_classes_on_the_first_call(fitted):
-    if not is_classifier(fitted):
-        pytest.skip("classifiers only")
-    fresh = clone(fitted)
-    with pytest.raises(ValueError, match="classes must be passed on the first call"):
-        fresh.partial_fit(X_CLF, Y_CLF)
-    with pytest.raises(NotFittedError):  # the failed first call fitted nothing
-        fresh.predict(X_CLF)
+@_only(CLASSIFIERS)
+def test_partial_fit_rejects_bad_classes(fitted):
     for classes, match in [
         ([[0, 1], [2, 3]], "classes must be 1-D"),
         ([0, 1, 2, 3, np.nan], "Input classes contains NaN"),
-        ([0, 1], r"y has labels array\(\[2, 3\]\) that are not in classes"),
     ]:
+        fresh = clone(fitted)
         with pytest.raises(ValueError, match=match):
-            clone(fitted).partial_fit(X_CLF, Y_CLF, classes=classes)
+            fresh.partial_fit(X_CLF, Y_CLF, classes=classes)
+        with pytest.raises(NotFittedError):  # the failed first call fitted nothing
+            fresh.predict(X_CLF)
+        call = partial(fitted.partial_fit, X_CLF, Y_CLF, classes=classes)
+        _fails(call, ValueError, match, fitted, X_CLF)
     _fails(
-        lambda: fitted.partial_fit(X_CLF, Y_CLF, classes=[0, 1, 2, 3, 4]),
-        ValueError,
-        "differs from the classes of the first call",
+        lambda: fitted.partial_fit(X_CLF, Y_CLF.astype(str)),
+        TypeError,
+        "of another type than the classes so far",
         fitted,
         X_CLF,
     )
@@ -507,15 +529,17 @@ def test_front_door_warm_start_failure_keeps_the_learners_parameters():
     unchanged.check()
 
 
-def test_regressor_targets_too_large_for_float32(fitted):
-    if is_classifier(fitted):
-        pytest.skip("regressors only")
+@_only(REGRESSORS)
+def test_regressor_targets_of_any_scale_but_not_far_from_training(fitted):
     X, y, groups = _data(fitted)
     huge = y * 1e39  # finite as float64, infinite as float32
-    match = "too large for (float32|dtype\\('float32'\\))"
-    _fails(lambda: fitted.fit(X, huge, groups), ValueError, match, fitted, X)
+    match = "too far from the training targets"
     _fails(lambda: fitted.score(X, huge, groups), ValueError, match, fitted, X)
     _fails(lambda: fitted.adapt(X[:6], huge[:6]), ValueError, match, fitted, X)
+    overflowing = y * 1e300  # its spread overflows float64
+    _fails(lambda: fitted.fit(X, overflowing, groups), ValueError, "to standardize", fitted, X)
+    predictions = clone(fitted).fit(X, huge, groups).predict(X)  # standardized: any scale
+    assert np.isfinite(predictions).all() and np.abs(predictions).max() > 1e37
 
 
 def test_numbers_in_object_arrays_are_numbers(fitted):

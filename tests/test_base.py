@@ -10,6 +10,7 @@ from sklearn.model_selection import GroupKFold, cross_validate
 from sklearn.utils.class_weight import compute_sample_weight
 
 from sklearn_meta import FineTuneClassifier, MAMLClassifier, MAMLRegressor, MetaClassifier
+from sklearn_meta.exceptions import SingleTaskWarning
 
 FAST = dict(max_iter=10, n_eval_episodes=10, device="cpu", random_state=0)
 
@@ -142,11 +143,36 @@ def test_mixed_precision_trains_in_float32_parameters(sinusoid, precision):
     assert mixed.score(X, y, groups) == pytest.approx(full.score(X, y, groups), abs=0.05)
 
 
-def test_compiled_meta_batches_take_the_same_steps(sinusoid):
+def test_compiled_meta_batches_take_the_same_steps(sinusoid, monkeypatch):
+    from torch._dynamo.utils import counters
+
+    from sklearn_meta._core._meta import map_episodes
+
     X, y, groups = sinusoid
     settings = dict(hidden_layer_sizes=(8,), max_iter=3, device="cpu", random_state=0)
+    compiled_functions, compiled_calls = [], []
+    compile_ = torch.compile
+
+    def spy_compile(fn, *args, **kwargs):
+        """torch.compile, noting what it compiles and each call of the result."""
+        compiled_functions.append(fn)
+        result = compile_(fn, *args, **kwargs)
+
+        def run_compiled(*call_args, **call_kwargs):
+            compiled_calls.append(fn)
+            return result(*call_args, **call_kwargs)
+
+        return run_compiled
+
+    monkeypatch.setattr(torch, "compile", spy_compile)
+    torch._dynamo.reset()  # compile afresh, not from another test's cache
+    graphs = counters["stats"]["unique_graphs"]
     compiled = MAMLRegressor(compile=True, **settings).fit(X, y, groups)
+    assert compiled_functions == [map_episodes]  # the meta-batch mapper
+    assert compiled_calls == [map_episodes] * 3  # ran in each of the 3 outer steps
+    assert counters["stats"]["unique_graphs"] > graphs  # dynamo captured a graph
     eager = MAMLRegressor(**settings).fit(X, y, groups)
+    assert compiled_functions == [map_episodes]  # compile=False compiles nothing
     np.testing.assert_allclose(compiled.loss_curve_, eager.loss_curve_, rtol=1e-4)
     np.testing.assert_allclose(compiled.predict(X), eager.predict(X), rtol=1e-4, atol=1e-6)
 
@@ -157,15 +183,18 @@ def test_unknown_precision_is_refused(sinusoid):
 
 
 def test_a_diverged_refit_never_predicts_with_the_older_fit(blobs_classes):
-    from sklearn.exceptions import NotFittedError
-
     X, y = blobs_classes
     clf = MAMLClassifier(n_way=3, **FAST).fit(X, y)
+    older = [p.detach().clone() for p in clf.learner_.parameters()]
     with pytest.raises(FloatingPointError):
         clf.fit(X * 1e30, y)
     assert clf.n_iter_ == 0  # the last finite parameters: the fresh start of that fit
-    with pytest.raises(NotFittedError):
-        clf.predict(X)
+    fresh = MAMLClassifier(n_way=3, **FAST)
+    fresh._initialize(X.shape[1])
+    kept = list(clf.learner_.parameters())
+    assert all(map(torch.equal, kept, fresh.learner_.parameters()))
+    assert not all(map(torch.equal, kept, older))
+    assert np.isfinite(clf.predict_proba(X)).all()  # adapted from those parameters
 
 
 def test_constant_query_targets_score_like_r2_score(sinusoid):
@@ -195,3 +224,61 @@ def test_dropout_is_seeded_by_random_state_and_off_outside_fit(sinusoid):
     assert first.score(X, y, groups) == first.score(X, y, groups)
     task = first.adapt(X[:5], y[:5])
     np.testing.assert_array_equal(task.predict(X), first.adapt(X[:5], y[:5]).predict(X))
+
+
+# -- stopping -------------------------------------------------------------------------
+
+
+def test_the_stopper_keeps_the_parameters_of_the_best_value_whatever_tol():
+    from sklearn_meta._base import _Stopper
+
+    module = torch.nn.Linear(1, 1, bias=False)
+    stopper = _Stopper(tol=0.5, patience=2, watched=module)
+    stops = []
+    for value in [0.1, 0.3, 0.2]:  # 0.3 beats 0.1, but not by more than tol
+        module.weight.data.fill_(value)
+        stops.append(stopper.should_stop(value))
+    assert stops == [False, False, True]
+    assert stopper.restore_best() == 0.3 and module.weight.item() == pytest.approx(0.3)
+
+
+def test_early_stopping_holds_out_at_least_two_classes(blobs_classes):
+    X, y = blobs_classes
+    few = y < 5  # 10% would be half a class: a validation episode needs two
+    clf = MAMLClassifier(n_way=3, early_stopping=True, validation_interval=2, **FAST)
+    with pytest.warns(UserWarning, match="hold only 2 classes"):  # 2-way validation
+        clf.fit(X[few], y[few])
+    assert len(clf.validation_scores_) == 5  # steps 2, 4, ..., 10
+    with pytest.raises(ValueError, match="holds out 2 of the 2 tasks"):
+        clf.fit(X[y < 2], y[y < 2])
+
+
+def test_score_says_when_it_lowers_n_way(blobs_classes):
+    X, y = blobs_classes
+    clf = MetaClassifier("protonet", n_way=5, **FAST).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # five classes: nothing to say
+        clf.score(X[y < 5], y[y < 5])
+    with pytest.warns(UserWarning, match="only 3 classes, fewer than n_way=5: scoring uses 3-way"):
+        assert 0.0 <= clf.score(X[y < 3], y[y < 3]) <= 1.0
+    message = "1 class, fewer than the 2 an episode needs; scoring already lowered .* n_way=5"
+    with pytest.raises(ValueError, match=message):
+        clf.score(X[y == 0], y[y == 0])
+
+
+def test_a_regressor_meta_trained_on_one_task_warns(sinusoid):
+    X, y, groups = sinusoid
+    how = r"set_fit_request\(groups=True\)"
+    with pytest.warns(SingleTaskWarning, match=rf"task \(no groups were given\).*{how}"):
+        MAMLRegressor(**FAST).fit(X, y)
+    with pytest.warns(SingleTaskWarning, match="every sample is in group 'a'"):
+        MAMLRegressor(**FAST).partial_fit(X, y, np.full(len(y), "a"))
+    with pytest.warns(SingleTaskWarning):  # without routing, groups reach the splitter only
+        cross_validate(MAMLRegressor(**FAST), X, y, groups=groups, cv=GroupKFold(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SingleTaskWarning)
+        MAMLRegressor(**FAST).fit(X, y, groups)
+        with config_context(enable_metadata_routing=True):
+            routed = MAMLRegressor(**FAST).set_fit_request(groups=True)
+            routed.set_score_request(groups=True)
+            cross_validate(routed, X, y, params={"groups": groups}, cv=GroupKFold(2))

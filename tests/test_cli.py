@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import sklearn_meta
 from sklearn_meta._cli import main
 
 # A tiny budget: the demo's behaviour, not its accuracy, is under test.
@@ -80,6 +81,35 @@ def test_a_command_is_required(capsys):
     assert "{demo,benchmark}" in capsys.readouterr().err
 
 
+def test_version_prints_the_version(capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["--version"])
+    assert raised.value.code == 0
+    assert capsys.readouterr().out.strip() == f"sklearn-meta {sklearn_meta.__version__}"
+
+
+@pytest.mark.parametrize("command", ["demo", "benchmark"])
+def test_a_device_this_machine_lacks_is_a_one_line_error(command, monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as raised:
+        main([command, "--device", "cuda"])
+    assert raised.value.code == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--device" in message and "'cuda' was requested but is not available" in message
+
+
+def test_a_value_error_while_running_is_a_one_line_error(monkeypatch, capsys):
+    def refuse(**options):
+        raise ValueError("n_shots=30 is more than a task holds.")
+
+    monkeypatch.setattr("sklearn_meta._cli.run_demo", refuse)
+    with pytest.raises(SystemExit) as raised:
+        main(["demo", *TINY])
+    assert raised.value.code == 2
+    err = capsys.readouterr().err
+    assert err == "sklearn-meta: error: n_shots=30 is more than a task holds.\n"
+
+
 def test_python_dash_m_runs_the_command_line(monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["sklearn-meta", "demo", "--help"])
     monkeypatch.delitem(sys.modules, "sklearn_meta.__main__", raising=False)
@@ -137,7 +167,8 @@ def test_benchmark_classification_table(tmp_path, capsys):
         "synthetic 5-way 1-shot",
         "synthetic 5-way 5-shot",
     ]
-    assert [row[0] for row in rows] == ["protonet", "**finetune (baseline)**"]
+    baseline = "**logreg on the support set (no meta-learning)**"
+    assert [row[0] for row in rows] == ["protonet", "**finetune (baseline)**", baseline]
     for row in rows:
         assert all(CELL.match(cell) for cell in row[1:]), row
     for column in range(1, 5):  # the better of the two is bold
@@ -273,7 +304,11 @@ def test_benchmark_speed_runs_the_speed_table(quick, monkeypatch, capsys):
     "args, message",
     [
         (["omniglot"], "the omniglot table needs --omniglot PATH"),
-        (["sped"], "unknown table 'sped' (choose from sinusoid, classification, omniglot, speed)"),
+        (
+            ["sped"],
+            "unknown table 'sped' "
+            "(choose from sinusoid, classification, early-stopping, omniglot, speed)",
+        ),
         (["--algorithms", "maml,foo"], "unknown algorithm 'foo'"),
         (["--max-iter", "0"], "--max-iter: must be a positive integer"),
         (["--episodes", "many"], "--episodes: must be a positive integer"),
@@ -293,3 +328,18 @@ def test_benchmark_rejects_bad_arguments(args, message, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("usage: sklearn-meta benchmark")
     assert message.format(tmp=tmp_path) in " ".join(err.split())
+
+
+def test_benchmark_early_stopping_table(capsys):
+    args = ["early-stopping", "--max-iter", "2", "--episodes", "3", "--shots", "1"]
+    out, err = run_benchmark([*args, "--algorithms", "protonet", "--device", "cpu"], capsys)
+    assert "## Early stopping against fixed budgets (offline pools)" in out
+    header, rows = markdown_rows(out, "| setting | learner | 1 steps |")
+    assert header == ["setting", "learner", "1 steps", "2 steps"]
+    assert [row[:2] for row in rows] == [
+        ["digits 4-way 1-shot", "protonet"],
+        ["synthetic 5-way 1-shot", "protonet"],
+    ]
+    header, _ = markdown_rows(out, "| setting | learner | best fixed budget |")
+    assert "every 10, patience 10 (default)" in header
+    assert "synthetic 5-way 1-shot protonet, early stopping every 1 steps" in err

@@ -205,7 +205,7 @@ def test_vmap_and_loop_adapt_alike(head, head_only):
     batch = _classification_batch(3)
 
     def adapt_and_predict(xs, ys, xq):
-        return learner.predict_with(learner.adapt(xs, ys, 3, loop), xq)
+        return learner.adapt_and_predict(xs, ys, xq, 3, loop)
 
     scores = [
         episode_scores(
@@ -218,10 +218,13 @@ def test_vmap_and_loop_adapt_alike(head, head_only):
         )
         for vectorize in (True, False)
     ]
-    np.testing.assert_allclose(scores[0], scores[1], rtol=1e-6)
+    np.testing.assert_allclose(scores[0][0], scores[1][0], rtol=1e-6)
     with torch.no_grad():
-        outputs = adapt_and_predict(batch.x_support[0], batch.y_support[0], batch.x_query[0])
+        outputs, steps_kept = adapt_and_predict(
+            batch.x_support[0], batch.y_support[0], batch.x_query[0]
+        )
     assert outputs.shape == (9, 3)
+    assert steps_kept == 3
 
 
 # -- scikit-learn behaviour -------------------------------------------------------
@@ -242,12 +245,20 @@ def test_grid_search_over_adapt_layers_on_held_out_classes(blobs_classes):
     X, y = blobs_classes
     search = GridSearchCV(
         FineTuneClassifier(**{**FAST, "n_way": 3, "max_iter": 30}),
-        {"adapt_layers": ["head", "all"]},
+        {"adapt_layers": ["head", "all"], "inner_steps": [0, 30]},
         cv=GroupKFold(2),
         error_score="raise",
     ).fit(X, y, groups=y)
-    assert (search.cv_results_["mean_test_score"] > 0.8).all()  # 3-way: chance is 1/3
-    assert search.best_params_["adapt_layers"] in ("head", "all")
+    scores = {
+        (params["adapt_layers"], params["inner_steps"]): score
+        for params, score in zip(
+            search.cv_results_["params"], search.cv_results_["mean_test_score"], strict=True
+        )
+    }
+    for layers in ("head", "all"):
+        assert scores[layers, 30] > 0.8  # 3-way: chance is 1/3
+        assert scores[layers, 0] == pytest.approx(1 / 3)  # a zero head ties every class
+    assert search.best_params_["inner_steps"] == 30
 
 
 def test_partial_fit_takes_one_pass_over_the_samples(blobs_classes):

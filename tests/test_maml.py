@@ -9,9 +9,10 @@ import pytest
 import torch
 from sklearn.metrics import mean_squared_error
 
-from sklearn_meta import MAMLClassifier, MAMLRegressor
+from sklearn_meta import MAMLClassifier, MAMLRegressor, ReptileClassifier
 from sklearn_meta._core._norms import BatchNorm
 from sklearn_meta.datasets import make_sinusoid_tasks
+from sklearn_meta.exceptions import AdaptationWarning, SingleTaskWarning
 
 FAST = dict(max_iter=30, device="cpu", random_state=0, n_eval_episodes=20)
 
@@ -98,7 +99,8 @@ def test_same_random_state_gives_identical_models(sinusoid):
 
 def test_fit_without_groups_is_one_task(sinusoid):
     X, y, _ = sinusoid
-    maml = MAMLRegressor(**FAST).fit(X, y)
+    with pytest.warns(SingleTaskWarning, match="no groups were given"):
+        maml = MAMLRegressor(**FAST).fit(X, y)
     assert np.isfinite(maml.score(X, y))
 
 
@@ -136,19 +138,6 @@ def test_partial_fit_continues_without_reset(sinusoid):
     assert not _same(before, _parameters(maml))
 
 
-def test_classifier_partial_fit_needs_classes_first(blobs_classes):
-    X, y = blobs_classes
-    clf = MAMLClassifier(n_way=3, **FAST)
-    with pytest.raises(ValueError, match="classes must be passed on the first call"):
-        clf.partial_fit(X, y)
-    first = y < 6
-    clf.partial_fit(X[first], y[first], classes=np.arange(12))
-    clf.partial_fit(X[~first], y[~first])
-    np.testing.assert_array_equal(clf.classes_, np.arange(12))
-    with pytest.raises(ValueError, match="not in classes"):
-        clf.partial_fit(X, y + 100)
-
-
 def test_warm_start_continues_and_cold_start_resets(sinusoid):
     maml = MAMLRegressor(warm_start=True, **{**FAST, "max_iter": 10}).fit(*sinusoid)
     maml.fit(*sinusoid)
@@ -158,12 +147,67 @@ def test_warm_start_continues_and_cold_start_resets(sinusoid):
 
 
 def test_early_stopping_holds_out_tasks_and_keeps_the_best(sinusoid):
-    maml = MAMLRegressor(early_stopping=True, n_iter_no_change=3, **{**FAST, "max_iter": 300}).fit(
-        *sinusoid
-    )
-    assert maml.n_iter_ < 300
-    assert len(maml.validation_scores_) == maml.n_iter_
-    assert maml.best_validation_score_ == max(maml.validation_scores_)
+    maml = MAMLRegressor(
+        early_stopping=True, validation_interval=5, n_iter_no_change=3, **{**FAST, "max_iter": 300}
+    ).fit(*sinusoid)
+    assert maml.n_iter_ < 300 and maml.n_iter_ % 5 == 0  # validated every 5 steps
+    scores = maml.validation_scores_
+    assert len(scores) == maml.n_iter_ // 5
+    assert len(scores) - 1 - np.argmax(scores) == 3  # 3 validations without improvement
+    assert maml.best_validation_score_ == max(scores)
+
+
+def test_early_stopping_validates_the_last_step(sinusoid):
+    maml = MAMLRegressor(
+        early_stopping=True, validation_interval=4, n_iter_no_change=50, **{**FAST, "max_iter": 10}
+    ).fit(*sinusoid)
+    assert maml.n_iter_ == 10 and len(maml.validation_scores_) == 3  # steps 4, 8 and 10
+
+
+def test_early_stopping_trains_on_other_tasks_and_restores_the_best_step(sinusoid, monkeypatch):
+    X, y, groups = sinusoid
+    trained_on, validated_on = set(), []
+    task_pool = MAMLRegressor._task_pool
+
+    def recording_task_pool(self, y, codes, names, labels, *, evaluating, **kwargs):
+        """The tasks of every episode meta-training draws, and of every
+        evaluation pool (during fit: the validation tasks)."""
+        pool = task_pool(self, y, codes, names, labels, evaluating=evaluating, **kwargs)
+        if evaluating:
+            validated_on.append(set(names[np.unique(codes)]))
+            return pool
+        sample = pool.sample
+
+        def recording_sample(rng, n_episodes):
+            episodes = sample(rng, n_episodes)
+            rows = np.concatenate([episodes.support.ravel(), episodes.query.ravel()])
+            trained_on.update(names[codes[rows]])
+            return episodes
+
+        pool.sample = recording_sample
+        return pool
+
+    monkeypatch.setattr(MAMLRegressor, "_task_pool", recording_task_pool)
+    settings = dict(validation_interval=2, n_iter_no_change=3, meta_lr=0.01)
+    maml = MAMLRegressor(early_stopping=True, **settings, **{**FAST, "max_iter": 300})
+    maml.fit(X, y, groups)
+    monkeypatch.undo()
+
+    # 10% of the 60 tasks are held out, and meta-training draws from all the others only
+    assert len(validated_on) == 1 and len(validated_on[0]) == 6
+    assert trained_on.isdisjoint(validated_on[0])
+    assert trained_on | validated_on[0] == set(np.unique(groups))
+
+    # Stopped 3 validations after the best one: the model kept is the best one's,
+    # whose score on the validation tasks (the same episodes, drawn from
+    # random_state) is best_validation_score_, not the last step's score.
+    scores = maml.validation_scores_
+    assert len(scores) - 1 - np.argmax(scores) == 3
+    assert maml.best_validation_score_ > scores[-1] + 0.01
+    held = np.isin(groups, list(validated_on[0]))
+    rescored = maml.score(X[held], y[held], groups[held])
+    assert rescored == pytest.approx(maml.best_validation_score_, rel=1e-5)
+    assert rescored != pytest.approx(scores[-1], rel=1e-3)
 
 
 def test_tol_stops_when_the_loss_stalls(sinusoid):
@@ -338,22 +382,36 @@ def test_lstm_update_rule_is_meta_learned(sinusoid):
     assert maml.vectorized_ and np.isfinite(maml.score(*sinusoid))
 
 
-def test_diverging_adaptation_is_never_silent(sinusoid):
+def test_diverging_adaptation_warns_and_keeps_the_last_good_step(sinusoid):
     X, y, groups = sinusoid
     maml = MAMLRegressor(**FAST).fit(X, y, groups)
+    start = maml.adapt(X[:10], y[:10], inner_steps=0).predict(X[10:20])
     maml.set_params(inner_lr=1e6)
-    with pytest.raises(FloatingPointError, match="Adapting to this task diverged"):
-        maml.adapt(X[:10], y[:10] * 1e6, inner_steps=20)
-    with pytest.warns(RuntimeWarning, match="Adaptation diverged in"):
-        assert not np.isfinite(maml.score(X, y * 1e6, groups))
+    with pytest.warns(AdaptationWarning, match=r"support set of 10 samples \(kept 0 of 20 steps"):
+        task = maml.adapt(X[:10], y[:10], inner_steps=20)
+    # The first step already diverged: predictions are those before adapting.
+    np.testing.assert_allclose(task.predict(X[10:20]), start, rtol=1e-6)
+    with pytest.warns(AdaptationWarning, match=r"Adaptation diverged on group \d+ .*inner_lr"):
+        assert np.isfinite(maml.score(X, y, groups))
+
+
+def test_guard_keeps_every_step_of_a_healthy_adaptation(sinusoid):
+    X, y, groups = sinusoid
+    maml = MAMLRegressor(**FAST).fit(X, y, groups)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AdaptationWarning)
+        few, more = (maml.adapt(X[:10], y[:10], inner_steps=k) for k in (1, 5))
+    # A healthy loop runs all its steps: five steps fit the support better than one.
+    support_error = [np.mean((t.predict(X[:10]) - y[:10]) ** 2) for t in (few, more)]
+    assert support_error[1] < support_error[0]
 
 
 def test_diverging_classifier_episodes_are_never_silent(blobs_classes):
     X, y = blobs_classes
     clf = MAMLClassifier(n_way=3, **FAST).fit(X, y)
     clf.set_params(inner_lr=1e30)
-    with pytest.warns(RuntimeWarning, match="Adaptation diverged in"):
-        assert np.isnan(clf.score(X * 1e10, y))
+    with pytest.warns(AdaptationWarning, match="Adaptation diverged on episode 0"):
+        assert np.isfinite(clf.score(X, y))
 
 
 def test_activation_checkpointing_trains_the_same_model(sinusoid):
@@ -376,3 +434,15 @@ def test_activation_checkpointing_is_refused_with_the_lstm_rule(sinusoid):
     maml = MAMLRegressor(inner_update="lstm", activation_checkpointing=True, **FAST)
     with pytest.raises(ValueError, match="activation_checkpointing=True is not available"):
         maml.fit(*sinusoid)
+
+
+@pytest.mark.parametrize("estimator", [MAMLClassifier, ReptileClassifier])
+def test_shared_head_row_does_not_drift(estimator, blobs_classes):
+    """Its meta-gradient is exactly zero (softmax ignores a shift of every row)."""
+    X, y = blobs_classes
+    fits = [estimator(n_way=3, **{**FAST, "max_iter": n}).fit(X, y) for n in (1, 30)]
+    heads = [fit.learner_.model.head for fit in fits]
+    assert torch.equal(heads[0].weight, heads[1].weight)
+    assert torch.equal(heads[0].bias, heads[1].bias)
+    backbones = [fit.learner_.model.backbone[0].weight for fit in fits]
+    assert not torch.equal(*backbones)

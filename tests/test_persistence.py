@@ -118,6 +118,27 @@ def test_files_with_pickled_code_or_of_other_kinds_are_refused(tmp_path):
         load(tmp_path / "missing.pt")
 
 
+@pytest.mark.parametrize(
+    "write, problem",
+    [
+        (lambda path: path.write_text("hello"), "not the zip archive that torch.save writes"),
+        (lambda path: path.write_bytes(b""), "not the zip archive that torch.save writes"),
+        (lambda path: torch.save(torch.zeros(2), path), "holds a Tensor, not the dictionary"),
+        (lambda path: torch.save({"a": 1}, path), "no 'format': 'sklearn-meta' entry.*'a'"),
+        (
+            lambda path: torch.save({"format": "sklearn-meta", "version": 1}, path),
+            "lacks the entries 'class', 'params'",
+        ),
+    ],
+    ids=["text", "empty", "tensor", "other-dict", "incomplete"],
+)
+def test_a_foreign_file_is_refused_with_what_it_lacks(tmp_path, write, problem):
+    path = tmp_path / "file.pt"
+    write(path)
+    with pytest.raises(ValueError, match=f"not a file written by sklearn-meta: it .*{problem}"):
+        load(path)
+
+
 def test_unfitted_estimators_cannot_be_saved(tmp_path):
     from sklearn.exceptions import NotFittedError
 

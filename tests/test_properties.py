@@ -196,6 +196,8 @@ def test_classifiers_fit_valid_tasks_and_reject_the_others(problem):
         assert np.isin(adapted.predict(X), y[rows]).all()
 
 
+# One task (no groups, or one group) is among the valid problems drawn.
+@pytest.mark.filterwarnings("ignore::sklearn_meta.exceptions.SingleTaskWarning")
 @PROPERTY_SETTINGS
 @given(problem=regression_problems())
 def test_regressors_fit_valid_tasks_and_reject_the_others(problem):

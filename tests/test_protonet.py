@@ -1,6 +1,5 @@
 import math
 import pickle
-import time
 
 import numpy as np
 import pytest
@@ -77,9 +76,7 @@ def test_adapt_builds_prototypes_without_gradient_steps(fitted, blobs_classes, m
 
     monkeypatch.setattr(torch.func, "grad", no_gradients)
     monkeypatch.setattr(torch.autograd, "grad", no_gradients)
-    start = time.perf_counter()
-    task = fitted.adapt(X[support], y[support])
-    assert time.perf_counter() - start < 1.0
+    task = fitted.adapt(X[support], y[support])  # its speed is benchmarked, not tested
     assert (task.predict(X[query]) == y[query]).mean() > 0.8
 
     embedded = _embedding(fitted, X[support])
@@ -126,7 +123,7 @@ def test_partial_fit_never_predicts_classes_without_samples(blobs_classes):
     proba = clf.predict_proba(X)
     assert np.isfinite(proba).all() and (proba[:, 6:] == 0).all()
     clf.partial_fit(X[~first], y[~first])
-    assert set(clf.predict(X)) <= set(range(6, 12))
+    assert set(clf.predict(X)) == set(range(12))  # the support memory keeps classes 0-5
 
 
 # -- the learner --------------------------------------------------------------------
@@ -205,12 +202,15 @@ def test_pickle_keeps_predictions_scores_and_adaptation(fitted, blobs_classes):
 
 def test_grid_search_over_distance_is_class_disjoint(blobs_classes):
     X, y = blobs_classes
+    # Each sample at its own scale, over three decades: only the direction tells
+    # the classes apart, and the cosine distance is the one that ignores length.
+    X = X * 10 ** np.random.default_rng(0).uniform(-1, 2, size=(len(X), 1))
     search = GridSearchCV(
         ProtoNetClassifier(n_way=3, **FAST),
         {"distance": ["euclidean", "cosine"]},
         cv=GroupKFold(3),
         error_score="raise",
     ).fit(X, y, groups=y)
-    scores = search.cv_results_["mean_test_score"]
-    assert np.isfinite(scores).all() and (scores > 0.6).all()  # 3-way chance is 1/3
-    assert search.best_params_["distance"] in ("euclidean", "cosine")
+    euclidean, cosine = search.cv_results_["mean_test_score"]
+    assert cosine > 0.9 and euclidean < cosine - 0.2  # 3-way chance is 1/3
+    assert search.best_params_ == {"distance": "cosine"}

@@ -195,8 +195,9 @@ def test_eval_inner_steps_drive_score_and_adapt(sinusoid):
 
 @pytest.mark.parametrize("make", [ReptileRegressor, ReptileClassifier])
 def test_pickle_keeps_predictions_and_scores(make, sinusoid, blobs_classes):
-    X, y = (sinusoid[0], sinusoid[1]) if make is ReptileRegressor else blobs_classes
-    estimator = make(**FAST).fit(X, y)
+    data = sinusoid if make is ReptileRegressor else blobs_classes
+    X, y = data[:2]
+    estimator = make(**FAST).fit(*data)
     loaded = pickle.loads(pickle.dumps(estimator))
     np.testing.assert_array_equal(loaded.predict(X), estimator.predict(X))
     assert loaded.score(X, y) == estimator.score(X, y)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from . import _classification, _omniglot, _sinusoid, _speed
+from . import _classification, _early_stopping, _omniglot, _sinusoid, _speed
 from ._report import Progress, machine_report, stderr_progress
 
 
@@ -71,6 +71,18 @@ def _classification_table(options: BenchmarkOptions, progress: Progress) -> str:
     )
 
 
+def _early_stopping_table(options: BenchmarkOptions, progress: Progress) -> str:
+    return _early_stopping.run_early_stopping(
+        algorithms=options.algorithms or _early_stopping.ALGORITHMS,
+        shots=options.shots,
+        max_iter=options.steps(_early_stopping.MAX_ITER),
+        n_episodes=options.n_episodes,
+        device=options.device,
+        random_state=options.random_state,
+        progress=progress,
+    )
+
+
 def _omniglot_table(options: BenchmarkOptions, progress: Progress) -> str:
     if options.omniglot is None:
         raise ValueError("The omniglot table needs the path of the Omniglot files.")
@@ -113,6 +125,13 @@ TABLES = {
             "every learner beside the fine-tuning baseline on the offline class pools, "
             f"digits and synthetic (default {_classification.MAX_ITER} steps)",
             _classification_table,
+        ),
+        Table(
+            "early-stopping",
+            "early stopping's candidate settings against fixed budgets on the offline "
+            "pools (default protonet and maml, up to "
+            f"{_early_stopping.MAX_ITER} steps; about 25 min)",
+            _early_stopping_table,
         ),
         Table(
             "omniglot",

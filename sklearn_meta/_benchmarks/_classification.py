@@ -1,5 +1,7 @@
 """N-way K-shot classification on held-out classes, every learner beside the
-fine-tuning baseline: the code shared by the offline pools and Omniglot."""
+fine-tuning baseline: the code shared by the offline pools and Omniglot. The
+offline pools add the baseline without meta-learning, logistic regression
+fitted on each support set alone."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 
 from .._front_door import CLASSIFIERS, MetaClassifier
+from .._support_set import SupportSetClassifier
 from ..datasets import make_few_shot_classification, tasks_from_labeled
 from ..model_selection import evaluate_few_shot
 from ..model_selection._evaluation import confidence_interval
@@ -21,6 +24,8 @@ from ._report import Progress, markdown_table, mean_ci, seconds_text
 #: Every learner, in the order of the tables.
 ALGORITHMS = tuple(CLASSIFIERS)
 BASELINE = "finetune"
+#: The row without meta-learning: SupportSetClassifier() on the raw features.
+SUPPORT_SET = "logreg on the support set"
 SHOTS = (1, 5)
 N_QUERIES = 15
 MAX_ITER = 500
@@ -147,19 +152,15 @@ def evaluate_learners(
             start = time.perf_counter()
             learner.fit(data.X_train, data.y_train, data.groups_train)
             seconds = time.perf_counter() - start
-            with warnings.catch_warnings():  # diverged episodes are counted instead
-                warnings.filterwarnings("ignore", "Adaptation diverged", RuntimeWarning)
-                scores = evaluate_few_shot(
-                    learner,
-                    data.X_test,
-                    data.y_test,
-                    data.groups_test,
-                    n_shots=k,
-                    n_queries=n_queries,
-                    n_episodes=n_episodes,
-                    n_way=n_way,
-                    random_state=random_state,
-                ).scores[0]
+            scores = episode_accuracies(
+                learner,
+                data,
+                n_way=n_way,
+                n_shots=k,
+                n_queries=n_queries,
+                n_episodes=n_episodes,
+                random_state=random_state,
+            )
             device_used = str(learner.estimator_.device_)
             result = summarize(algorithm, (pool, n_way, k), scores, seconds, device_used)
             results.append(result)
@@ -168,6 +169,33 @@ def evaluate_learners(
                 f"(fit {seconds:.1f} s on {device_used})"
             )
     return results
+
+
+def episode_accuracies(
+    learner,
+    data: FewShotData,
+    *,
+    n_way: int,
+    n_shots: int,
+    n_queries: int,
+    n_episodes: int,
+    random_state: int,
+) -> np.ndarray:
+    """A fitted learner's accuracy on each of ``n_episodes`` test episodes
+    (NaN where adaptation diverged), drawn from ``random_state`` alone."""
+    with warnings.catch_warnings():  # diverged episodes are counted instead
+        warnings.filterwarnings("ignore", "Adaptation diverged", RuntimeWarning)
+        return evaluate_few_shot(
+            learner,
+            data.X_test,
+            data.y_test,
+            data.groups_test,
+            n_shots=n_shots,
+            n_queries=n_queries,
+            n_episodes=n_episodes,
+            n_way=n_way,
+            random_state=random_state,
+        ).scores[0]
 
 
 def summarize(
@@ -181,13 +209,79 @@ def summarize(
     return Result(algorithm, column, mean, ci, n_diverged, len(scores), seconds, device)
 
 
+def evaluate_support_set(
+    data: FewShotData,
+    *,
+    pool: str,
+    n_way: int,
+    shots: Sequence[int] = SHOTS,
+    n_queries: int = N_QUERIES,
+    n_episodes: int = 600,
+    random_state: int = 0,
+    progress: Progress,
+) -> list[Result]:
+    """The baseline without meta-learning on the learners' test episodes.
+
+    ``SupportSetClassifier(n_way=n_way, n_shots=K, n_queries=n_queries,
+    random_state=random_state)``: scikit-learn's ``LogisticRegression()``
+    fitted on each test episode's support set alone, on the raw features,
+    scored as :func:`evaluate_learners` scores the learners (the same
+    episodes).
+
+    Parameters
+    ----------
+    data : FewShotData
+        Training and held-out classes (only the held-out ones matter).
+    pool : str
+        Name of the data, for the columns and the progress lines.
+    n_way : int
+        Classes per test episode.
+    shots : sequence of int, default=(1, 5)
+        Support samples per class.
+    n_queries : int, default=15
+        Query samples per class.
+    n_episodes : int, default=600
+        Test episodes per setting.
+    random_state : int, default=0
+        Seed of the test episodes.
+    progress : callable
+        Receives one line per shot count.
+
+    Returns
+    -------
+    results : list of Result
+        One per shot count, under the name ``SUPPORT_SET``.
+    """
+    results = []
+    for k in shots:
+        baseline = SupportSetClassifier(
+            n_way=n_way, n_shots=k, n_queries=n_queries, random_state=random_state
+        )
+        start = time.perf_counter()
+        baseline.fit(data.X_train, data.y_train, data.groups_train)
+        seconds = time.perf_counter() - start
+        scores = episode_accuracies(
+            baseline,
+            data,
+            n_way=n_way,
+            n_shots=k,
+            n_queries=n_queries,
+            n_episodes=n_episodes,
+            random_state=random_state,
+        )
+        result = summarize(SUPPORT_SET, (pool, n_way, k), scores, seconds)
+        results.append(result)
+        progress(f"{pool} {n_way}-way {k}-shot {SUPPORT_SET}: {result.cell()} %")
+    return results
+
+
 def learner_table(
     results: Sequence[Result],
     references: Mapping[str, tuple[str, Mapping[Column, str]]] | None = None,
 ) -> str:
     """A markdown table: one row per learner, one column per (pool, way, shots).
 
-    The best mean of each column is bold; the baseline's row is marked. For a
+    The best mean of each column is bold; the baselines' rows are marked. For a
     learner in ``references``, a row in italics follows with its published
     numbers: ``{algorithm: (source, {column: text})}``.
     """
@@ -197,7 +291,7 @@ def learner_table(
     best = {column: _best_mean(by_key, algorithms, column) for column in columns}
     rows = []
     for algorithm in algorithms:
-        name = f"**{algorithm} (baseline)**" if algorithm == BASELINE else algorithm
+        name = _ROW_NAMES.get(algorithm, "{}").format(algorithm)
         cells = []
         for column in columns:
             result = by_key.get((algorithm, column))
@@ -216,6 +310,13 @@ def learner_table(
                 rows.append([f"*published: {source}*", *cells])
     header = ["learner", *(f"{p} {w}-way {k}-shot".lstrip() for p, w, k in columns)]
     return markdown_table(header, rows)
+
+
+#: How the baselines' rows are named in the tables.
+_ROW_NAMES = {
+    BASELINE: "**{} (baseline)**",
+    SUPPORT_SET: "**{} (no meta-learning)**",
+}
 
 
 def _best_mean(by_key: Mapping, algorithms: Sequence[str], column: Column) -> float | None:
@@ -301,6 +402,15 @@ def run_classification(
             random_state=random_state,
             progress=progress,
         )
+        results += evaluate_support_set(
+            data,
+            pool=pool,
+            n_way=n_way,
+            shots=shots,
+            n_episodes=n_episodes,
+            random_state=random_state,
+            progress=progress,
+        )
     return "\n\n".join(
         [
             "## Few-shot classification on held-out classes (offline pools)",
@@ -313,7 +423,11 @@ def run_classification(
             "otherwise (MLP backbone), trained at the shot count it is tested at. "
             f"Accuracy (%) on {n_episodes} test episodes with {N_QUERIES} queries per "
             "class, the same episodes for every learner: mean ± 95% CI "
-            "(1.96 · std / √episodes). Chance is 25% (digits) and 20% (synthetic).",
+            "(1.96 · std / √episodes). Chance is 25% (digits) and 20% (synthetic). "
+            f"The last row learns nothing across tasks: `SupportSetClassifier(n_way=N, "
+            f"n_shots=K, n_queries={N_QUERIES}, random_state={random_state})` fits "
+            "scikit-learn's `LogisticRegression()` on each test episode's support set "
+            "alone, on the raw features (the same episodes).",
             learner_table(results),
             fit_times(results),
         ]

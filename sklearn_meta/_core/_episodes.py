@@ -12,6 +12,7 @@ weights, whatever their scale.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,7 +138,7 @@ class RegressionTasks:
         for name, rows in zip(task_names, members, strict=True):
             if len(rows) < needed:
                 raise ValueError(
-                    f"Task {_label(name)} has {_plural(len(rows), 'sample')}; each task needs "
+                    f"{_task_subject(name)} {_plural(len(rows), 'sample')}; each task needs "
                     f"at least n_shots + n_queries = {n_shots} + {n_queries} = {needed}."
                 )
         self.padded, self.sizes = _pad(members)
@@ -158,6 +159,9 @@ class ClassificationTasks:
 
     Without groups all classes form one group. Episode labels are the class's
     position in the draw, so they are remapped at random in every episode.
+    With ``evaluating=True`` (held-out data, which may hold fewer classes
+    than training did) ``n_way`` is lowered, with a warning, to the fewest
+    classes of a group, but not below 2.
     """
 
     def __init__(
@@ -170,6 +174,8 @@ class ClassificationTasks:
         n_shots: int,
         n_queries: int,
         weights: np.ndarray | None = None,
+        *,
+        evaluating: bool = False,
     ):
         needed = n_shots + n_queries
         members = _members(class_ids, len(class_names))
@@ -179,13 +185,7 @@ class ClassificationTasks:
                     f"Class {_label(name)} has {_plural(len(rows), 'sample')}; each class needs "
                     f"at least n_shots + n_queries = {n_shots} + {n_queries} = {needed}."
                 )
-        for name, classes in zip(group_names, group_of_class, strict=True):
-            if len(classes) < n_way:
-                where = "The data" if len(group_names) == 1 else f"Group {_label(name)}"
-                raise ValueError(
-                    f"{where} has {_plural(len(classes), 'class')}, fewer than n_way={n_way}; "
-                    "lower n_way or give each episode more classes to draw from."
-                )
+        n_way = _episode_n_way(n_way, group_of_class, group_names, evaluating)
         self.samples, self.sample_counts = _pad(members)
         self.classes, self.class_counts = _pad(list(group_of_class))
         self.sample_weights = _padded_weights(weights, members, self.samples)
@@ -220,6 +220,67 @@ class ClassificationTasks:
 
 def _label(name) -> str:
     return repr(name.item() if isinstance(name, np.generic) else name)
+
+
+def _task_subject(name) -> str:
+    """The start of a message about the size of the task ``name`` (None: no groups)."""
+    if name is None:
+        return "All samples (one task: no groups given) have"
+    return f"Task {_label(name)} has"
+
+
+def _episode_n_way(
+    n_way: int, group_of_class: list[np.ndarray], group_names: np.ndarray, evaluating: bool
+) -> int:
+    """The classes per episode: ``n_way``, or when ``evaluating`` the fewest
+    classes of a group if that is less (but at least 2, with a warning). An
+    error when a group holds fewer."""
+    sizes = np.array([len(classes) for classes in group_of_class])
+    used = max(2, min(n_way, int(sizes.min()))) if evaluating else n_way
+    short = np.flatnonzero(sizes < used)
+    if len(short):
+        message = f"{_group(group_names, short[0])} has {_plural(sizes[short[0]], 'class')}, "
+        if not evaluating:
+            message += f"fewer than n_way={n_way}; lower n_way or give each episode more "
+            message += "classes to draw from."
+        elif n_way > 2:
+            message += "fewer than the 2 an episode needs; scoring already lowered the "
+            message += f"estimator's n_way={n_way} to the fewest classes of a group."
+        else:
+            message += "fewer than the 2 an episode needs."
+        raise ValueError(message + _one_class_groups_hint(sizes))
+    if used < n_way:
+        if len(sizes) == 1:
+            subject, why = "The held-out data hold", ""
+        else:
+            subject = f"{_group(group_names, int(np.argmin(sizes)))} of the held-out data holds"
+            why = " (an episode draws its classes from one group)"
+        warnings.warn(
+            f"{subject} only {used} classes, fewer than n_way={n_way}: scoring uses "
+            f"{used}-way episodes{why}.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return used
+
+
+def _group(group_names: np.ndarray, index: int) -> str:
+    """How a message names group ``index``: "The data" when it is the only one."""
+    return "The data" if len(group_names) == 1 else f"Group {_label(group_names[index])}"
+
+
+def _one_class_groups_hint(sizes: np.ndarray) -> str:
+    """The likely cause and the fix, when every one of several groups is one class."""
+    if len(sizes) < 2 or (sizes != 1).any():
+        return ""
+    return (
+        " Every group holds exactly one class: the class labels were probably passed as "
+        "groups, as when a splitter's groups=y also reaches fit and score through "
+        "metadata routing. Give the estimator its task groups under another name, "
+        'set_fit_request(groups="task_groups").set_score_request(groups="task_groups"), '
+        "and pass task_groups=... beside groups=y; or pass no groups to draw the classes "
+        "of an episode from all of them."
+    )
 
 
 class PooledClasses:

@@ -29,6 +29,18 @@ class InnerLoop:
     #: twice as fast for one small task; only for one task outside
     #: ``torch.func`` transforms, without a meta-gradient (``adapt``).
     plain_autograd: bool = False
+    #: Keep the parameters of the last step whose support loss is finite and
+    #: not far above the starting loss (see :func:`guarded_steps`); only
+    #: without a meta-gradient (``adapt``, ``score``).
+    guarded: bool = False
+
+
+#: A support loss above ``DIVERGENCE_FACTOR`` times the starting loss (plus
+#: one, for a start near zero) counts as diverged.
+DIVERGENCE_FACTOR = 1000.0
+
+#: The key of an adapted state that holds how many steps a guarded loop kept.
+STEPS_KEPT = "steps_kept"
 
 
 def gradient_steps(
@@ -47,9 +59,56 @@ def gradient_steps(
     only through ``params``; without gradients to record it changes nothing.
     """
     step = _recomputed_step if loop.recompute and torch.is_grad_enabled() else _gradient_step
+    if loop.guarded:
+        return guarded_steps(
+            loss_of, params, lambda p, grads, _: (_descend(p, grads, learning_rates), None), loop
+        )
     for _ in range(loop.steps):
         params = step(loss_of, params, learning_rates, loop)
     return params
+
+
+def guarded_steps(
+    loss_of: Callable[[Params], Tensor],
+    params: Params,
+    update: Callable[[Params, Params, object], tuple[Params, object]],
+    loop: InnerLoop,
+    state: object = None,
+) -> Params:
+    """``loop.steps`` updates ``params, state = update(params, grads, state)``
+    that keep the parameters of the last step whose support loss is finite and
+    at most ``DIVERGENCE_FACTOR`` times the starting loss (plus one).
+
+    The result also holds, under ``STEPS_KEPT``, the number of steps kept
+    (``loop.steps`` when nothing diverged). Branch-free: it runs under ``vmap``.
+    """
+    kept, start, healthy, steps_kept = params, None, None, None
+    for step in range(loop.steps + 1):
+        if step < loop.steps:
+            grads, loss = _gradients(loss_of, params, loop, with_loss=True)
+        else:
+            loss = loss_of(params).detach()
+        if start is None:
+            start, healthy = loss, torch.isfinite(loss)
+            steps_kept = torch.zeros_like(loss, dtype=torch.long)
+        else:
+            healthy = healthy & torch.isfinite(loss) & (loss <= DIVERGENCE_FACTOR * start + 1)
+            steps_kept = steps_kept + healthy.long()
+        kept = {name: torch.where(healthy, value, kept[name]) for name, value in params.items()}
+        if step < loop.steps:
+            params, state = update(params, grads, state)
+    return {**kept, STEPS_KEPT: steps_kept}
+
+
+def split_steps_kept(state: Params) -> tuple[Params, Tensor | None]:
+    """An adapted state without its ``STEPS_KEPT`` entry, and that entry (None
+    for learners that take no guarded steps)."""
+    state = dict(state)
+    return state, state.pop(STEPS_KEPT, None)
+
+
+def _descend(params: Params, grads: Params, learning_rates: Mapping[str, Tensor | float]) -> Params:
+    return {name: p - learning_rates[name] * grads[name] for name, p in params.items()}
 
 
 def _gradient_step(
@@ -58,8 +117,7 @@ def _gradient_step(
     learning_rates: Mapping[str, Tensor | float],
     loop: InnerLoop,
 ) -> Params:
-    grads = _gradients(loss_of, params, loop)
-    return {name: p - learning_rates[name] * grads[name] for name, p in params.items()}
+    return _descend(params, _gradients(loss_of, params, loop), learning_rates)
 
 
 def _recomputed_step(
@@ -133,18 +191,27 @@ def learned_steps(
 ) -> Params:
     """``loop.steps`` updates by a learned ``rule``, which keeps state across steps."""
     state = rule.initial_state(params)
+    if loop.guarded:
+        return guarded_steps(
+            loss_of, params, lambda p, grads, s: rule(p, grads, s, loop.lr), loop, state
+        )
     for _ in range(loop.steps):
         params, state = rule(params, _gradients(loss_of, params, loop), state, loop.lr)
     return params
 
 
-def _gradients(loss_of: Callable[[Params], Tensor], params: Params, loop: InnerLoop) -> Params:
+def _gradients(
+    loss_of: Callable[[Params], Tensor], params: Params, loop: InnerLoop, with_loss: bool = False
+):
+    """The gradients of ``loss_of`` at ``params``; with ``with_loss``, also the loss."""
     if loop.plain_autograd:
         leaves = {name: p.detach().requires_grad_() for name, p in params.items()}
         with torch.enable_grad():
-            grads = torch.autograd.grad(loss_of(leaves), list(leaves.values()))
-        return dict(zip(leaves, grads, strict=True))
-    grads = torch.func.grad(loss_of)(params)
-    if loop.first_order:
-        grads = {name: g.detach() for name, g in grads.items()}
-    return grads
+            loss = loss_of(leaves)
+            grads = dict(zip(leaves, torch.autograd.grad(loss, list(leaves.values())), strict=True))
+        loss = loss.detach()
+    else:
+        grads, loss = torch.func.grad_and_value(loss_of)(params)
+        if loop.first_order:
+            grads = {name: g.detach() for name, g in grads.items()}
+    return (grads, loss) if with_loss else grads

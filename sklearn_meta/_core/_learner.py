@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from ._inner import InnerLoop
+from ._inner import InnerLoop, split_steps_kept
 from ._model import Params, materialize
 
 
@@ -22,9 +23,26 @@ class Learner(nn.Module):
 
     model: nn.Module
 
+    @property
+    def backbone(self) -> nn.Module:
+        """The meta-learned feature extractor: inputs to the embedding that
+        the head (or the distance to prototypes) works on."""
+        return self.model.backbone
+
     def adapt(self, x: Tensor, y: Tensor, n_outputs: int, loop: InnerLoop) -> Params:
         """The state adapted to one support set ``(x, y)`` with ``n_outputs`` outputs."""
         raise NotImplementedError
+
+    def adapt_and_predict(
+        self, x_support: Tensor, y_support: Tensor, x_query: Tensor, n_outputs: int, loop: InnerLoop
+    ) -> tuple[Tensor, Tensor]:
+        """Outputs for ``x_query`` after adapting to the support set, and the
+        number of adaptation steps kept (fewer than ``loop.steps`` when a
+        guarded loop stopped a divergence; see ``guarded_steps``)."""
+        state, steps_kept = split_steps_kept(self.adapt(x_support, y_support, n_outputs, loop))
+        if steps_kept is None:
+            steps_kept = torch.tensor(loop.steps, device=x_query.device)
+        return self.predict_with(state, x_query), steps_kept
 
     def predict_with(self, params: Params, x: Tensor) -> Tensor:
         """Outputs for ``x``: shape (n, 1) for regression, logits for classification."""

@@ -58,12 +58,19 @@ class EpisodeBatch:
         return len(self.x_support)
 
 
-def map_episodes(fn: EpisodeFn, batch: EpisodeBatch, vectorize: bool) -> Tensor:
-    """``fn`` applied to every episode: one ``vmap`` call, or a Python loop."""
+def map_episodes(fn: EpisodeFn, batch: EpisodeBatch, vectorize: bool) -> Tensor | tuple:
+    """``fn`` applied to every episode: one ``vmap`` call, or a Python loop.
+
+    ``fn`` returns a tensor or a tuple of tensors; each comes back stacked
+    over episodes.
+    """
     tensors = batch.tensors()
     if vectorize:
         return torch.func.vmap(fn, randomness="different")(*tensors)
-    return torch.stack([fn(*(t[i] for t in tensors)) for i in range(len(batch))])
+    results = [fn(*(t[i] for t in tensors)) for i in range(len(batch))]
+    if isinstance(results[0], tuple):
+        return tuple(torch.stack(parts) for parts in zip(*results, strict=True))
+    return torch.stack(results)
 
 
 def can_vectorize(fn: EpisodeFn, batch: EpisodeBatch) -> bool:
@@ -159,16 +166,22 @@ def episode_scores(
     query_weights: Tensor,
     vectorize: bool,
     chunk_size: int,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-episode score parts of the query predictions after adapting on the
-    support, ``chunk_size`` episodes at a time: shape ``(n_episodes, 2)``."""
-    scores = []
+    support, ``chunk_size`` episodes at a time: shape ``(n_episodes, 2)``.
+
+    ``adapt_and_predict(x_support, y_support, x_query)`` returns the query
+    outputs and the number of adaptation steps kept (see ``guarded_steps``);
+    those numbers come back too, shape ``(n_episodes,)``.
+    """
+    scores, steps_kept = [], []
     for start in range(0, len(batch), chunk_size):
-        chunk = EpisodeBatch(*(t[start : start + chunk_size] for t in batch.tensors()))
+        chunk = batch[start : start + chunk_size]
         weights = query_weights[start : start + chunk_size]
         with torch.no_grad():
-            outputs = map_episodes(
+            outputs, kept = map_episodes(
                 lambda xs, ys, xq, yq: adapt_and_predict(xs, ys, xq), chunk, vectorize
             )
             scores.append(score_parts(outputs, chunk.y_query, weights).cpu().numpy())
-    return np.concatenate(scores).astype(np.float64)
+            steps_kept.append(kept.cpu().numpy())
+    return np.concatenate(scores).astype(np.float64), np.concatenate(steps_kept)

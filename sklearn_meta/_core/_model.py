@@ -230,7 +230,9 @@ class AdaptedTask:
         self._predict = _PredictWith(learner)
 
     def __call__(self, x: Tensor) -> Tensor:
-        return functional_call(self._predict, self._predict.named(self.tensors), (self.state, x))
+        """Outputs for ``x``, computed in the dtype of ``x`` (see :func:`run_in_dtype`)."""
+        tensors = _cast_floats(self._predict.named(self.tensors), x.dtype)
+        return functional_call(self._predict, tensors, (_cast_floats(self.state, x.dtype), x))
 
     def frozen_learner(self) -> nn.Module:
         """A standalone copy of the learner holding the snapshot."""
@@ -273,6 +275,26 @@ class _PredictWith(nn.Module):
     def named(tensors: Params) -> Params:
         """The learner's tensors under their names in this module."""
         return {f"learner.{name}": value for name, value in tensors.items()}
+
+
+def run_in_dtype(module: nn.Module | AdaptedTask, x: Tensor) -> Tensor:
+    """``module(x)`` with every floating-point parameter and buffer in the dtype of ``x``.
+
+    Predictions run in float64: float32 products of one row and of a batch
+    round differently on each CPU's kernels, and prediction must not depend
+    on which other rows share the batch.
+    """
+    if isinstance(module, AdaptedTask):
+        return module(x)
+    tensors = dict(chain(module.named_parameters(), module.named_buffers()))
+    return functional_call(module, _cast_floats(tensors, x.dtype), (x,))
+
+
+def _cast_floats(tensors: Params, dtype: torch.dtype) -> Params:
+    return {
+        name: value.to(dtype) if value.is_floating_point() else value
+        for name, value in tensors.items()
+    }
 
 
 def _detached_copies(named_tensors) -> Params:

@@ -16,9 +16,12 @@ def _squared_error(output: Tensor, target: Tensor) -> Tensor:
 
 
 def _r2_parts(output: Tensor, target: Tensor, weight: Tensor) -> Tensor:
-    mean = (weight * target).sum(-1, keepdim=True) / weight.sum(-1, keepdim=True)
     residual = (weight * (target - output.squeeze(-1)).square()).sum(-1)
-    total = (weight * (target - mean).square()).sum(-1)
+    # Shifted by the first target, constant targets spread exactly zero
+    # (their rounded mean need not equal them).
+    shifted = target - target[..., :1]
+    mean = (weight * shifted).sum(-1, keepdim=True) / weight.sum(-1, keepdim=True)
+    total = (weight * (shifted - mean).square()).sum(-1)
     return torch.stack([total - residual, total], dim=-1)
 
 

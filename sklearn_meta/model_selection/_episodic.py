@@ -5,6 +5,10 @@ and :func:`few_shot_curve`: draw episodes from the task pools of the core,
 adapt to every support set and predict its queries for a whole meta-batch at
 once (``torch.func.vmap``, as ``score`` does), then turn each episode's query
 outputs into predictions and apply a scikit-learn metric episode by episode.
+Estimators that cannot be vectorized but have a public ``adapt`` returning a
+fitted estimator (such as ``SupportSetClassifier``) take a loop over the same
+episodes instead: ``adapt`` on each support set, ``predict`` (or
+``predict_proba``) on its queries.
 """
 
 from __future__ import annotations
@@ -19,14 +23,14 @@ import torch
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import is_classifier
 from sklearn.metrics import accuracy_score, get_scorer, mean_squared_error
-from sklearn.pipeline import Pipeline
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import _safe_indexing, check_array, check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_consistent_length, column_or_1d
 
-from .._base import BaseMetaEstimator, probabilities
+from .._adapter import adapt_params, resolve_meta_estimator
+from .._base import BaseMetaEstimator, episode_tasks, probabilities, warn_diverged
 from .._core._episodes import ClassificationTasks, Episodes, RegressionTasks
 from .._core._meta import EpisodeBatch, map_episodes
-from .._front_door import _FrontDoor
 from .._validation import check_int, encode_groups
 
 RESPONSE_METHODS = ("predict", "predict_proba")
@@ -83,6 +87,7 @@ class DrawnEpisodes:
     n_outputs: int
     y_true: np.ndarray
     classes: np.ndarray | None
+    tasks: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.episodes)
@@ -174,23 +179,12 @@ def meta_estimator(estimator, X):
     """The fitted meta-estimator that does the work, and ``X`` as it sees it.
 
     A :class:`~sklearn.pipeline.Pipeline` transforms ``X`` with its first
-    steps; ``MetaClassifier`` and ``MetaRegressor`` hand over to ``estimator_``.
+    steps, so support and query sets alike; ``MetaClassifier`` and
+    ``MetaRegressor`` hand over to ``estimator_``
+    (``resolve_meta_estimator``).
     """
-    if isinstance(estimator, Pipeline):
-        check_is_fitted(estimator)
-        if len(estimator) > 1:
-            X = estimator[:-1].transform(X)
-        estimator = estimator[-1]
-    if isinstance(estimator, _FrontDoor):
-        check_is_fitted(estimator)
-        estimator = estimator.estimator_
-    if not isinstance(estimator, BaseMetaEstimator):
-        raise TypeError(
-            "Episodic evaluation needs a meta-estimator of sklearn_meta (or a Pipeline "
-            f"ending in one); got {type(estimator).__name__}."
-        )
-    check_is_fitted(estimator)
-    return estimator, X
+    resolved = resolve_meta_estimator(estimator)
+    return resolved.meta, resolved.transform(X)
 
 
 def draw_episodes(
@@ -200,17 +194,36 @@ def draw_episodes(
     generator seeded with ``seed``: the same episodes for every estimator."""
     X, y = meta._validate_X_y(X, y, reset=False)
     codes, labels = meta._encode_targets(y, fitting=False)
-    group_codes, group_names = encode_groups(groups, len(X))
+    episodes, n_outputs = sample_episodes(meta, codes, labels, groups, settings, seed)
+    tensors = meta._tensors(X, codes)
+    tasks = episode_tasks(*encode_groups(groups, len(X)), episodes.support)
+    if labels is None:
+        y_true = np.asarray(y)[episodes.query]
+        return DrawnEpisodes(*tensors, episodes, 1, y_true, None, tasks)
+    classes = labels[_episode_classes(codes, episodes)]
+    y_true = labels[codes[episodes.query]]
+    return DrawnEpisodes(*tensors, episodes, n_outputs, y_true, classes, tasks)
+
+
+def sample_episodes(
+    estimator, codes: np.ndarray, labels: np.ndarray | None, groups, settings: Settings, seed: int
+) -> tuple[Episodes, int]:
+    """The row indices of ``settings.n_episodes`` episodes, drawn from the
+    core's task pools by a generator seeded with ``seed``, and the classes of
+    each (1 for regression).
+
+    ``codes`` are class codes into ``labels`` (classification) or the targets
+    (regression, ``labels=None``). The episodes depend only on the targets,
+    ``groups``, ``settings`` and ``seed`` (and, for ``n_way=None``, on
+    ``estimator.n_way``): every estimator with the same settings gets the same.
+    """
+    group_codes, group_names = encode_groups(groups, len(codes))
     if labels is None:
         pool = _regression_pool(group_codes, group_names, settings)
     else:
-        pool = _classification_pool(meta, codes, labels, group_codes, group_names, settings)
+        pool = _classification_pool(estimator, codes, labels, group_codes, group_names, settings)
     episodes = pool.sample(np.random.default_rng(seed), settings.n_episodes)
-    tensors = meta._tensors(X, codes)
-    if labels is None:
-        return DrawnEpisodes(*tensors, episodes, 1, np.asarray(y)[episodes.query], None)
-    classes = labels[_episode_classes(codes, episodes)]
-    return DrawnEpisodes(*tensors, episodes, pool.n_way, labels[codes[episodes.query]], classes)
+    return episodes, 1 if labels is None else pool.n_way
 
 
 def _regression_pool(group_codes, group_names, settings: Settings) -> RegressionTasks:
@@ -258,27 +271,28 @@ def episode_outputs(
     inner_steps: int | None,
     start: int = 0,
     stop: int | None = None,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Query outputs of episodes ``start:stop`` after adapting to each support
     set: shape (n_episodes, n_query, n_outputs), ``task_chunk_size`` (else
     ``meta_batch_size``) episodes per ``vmap`` call (or per loop, for
-    backbones that cannot be vmapped)."""
+    backbones that cannot be vmapped); and the adaptation steps each episode
+    kept (fewer than the loop's where adaptation diverged), shape (n_episodes,)."""
     loop = meta._adaptation_loop(inner_steps)
     learner, n_outputs = meta.learner_, drawn.n_outputs
 
     def adapt_and_predict(x_support, y_support, x_query, y_query):
-        params = learner.adapt(x_support, y_support, n_outputs, loop)
-        return learner.predict_with(params, x_query)
+        return learner.adapt_and_predict(x_support, y_support, x_query, n_outputs, loop)
 
-    outputs = []
+    outputs, steps_kept = [], []
     stop = len(drawn) if stop is None else stop
     size = meta._episodes_per_call()
     for first in range(start, stop, size):
         chunk = drawn.batch(first, min(first + size, stop))
         with _TRANSFORM_LOCK, torch.no_grad():
-            result = map_episodes(adapt_and_predict, chunk, bool(meta.vectorized_))
+            result, kept = map_episodes(adapt_and_predict, chunk, bool(meta.vectorized_))
         outputs.append(result.float().cpu().numpy())
-    return np.concatenate(outputs).astype(np.float64)
+        steps_kept.append(kept.cpu().numpy())
+    return meta._decoded(np.concatenate(outputs).astype(np.float64)), np.concatenate(steps_kept)
 
 
 def predictions(outputs: np.ndarray, classes: np.ndarray | None, response_method: str):
@@ -291,7 +305,13 @@ def predictions(outputs: np.ndarray, classes: np.ndarray | None, response_method
         return outputs[:, 0]
     if response_method == "predict":
         return classes[outputs.argmax(axis=1)]
-    proba = probabilities(outputs)[:, np.argsort(classes)]
+    return _as_scored(probabilities(outputs), classes)
+
+
+def _as_scored(proba: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Probabilities with their columns sorted by label; with two classes,
+    only the second one's, as scikit-learn scorers pass them."""
+    proba = proba[:, np.argsort(classes)]
     return proba[:, 1] if proba.shape[1] == 2 else proba
 
 
@@ -351,8 +371,10 @@ def episode_scores(
     if not is_classifier(meta) and metric.response_method != "predict":
         raise ValueError(
             f"response_method={metric.response_method!r} needs a classifier; "
-            f"{type(meta).__name__} is a regressor: use 'predict'."
+            "this estimator is a regressor: use 'predict'."
         )
+    if not isinstance(meta, BaseMetaEstimator):  # a public adapt: one episode at a time
+        return looped_episode_scores(meta, X, y, groups, settings, metric, random_state, n_jobs)
     seed = check_random_state(random_state).randint(2**31 - 1)
     drawn = [draw_episodes(meta, X, y, groups, s, seed) for s in settings]
     for s in settings:  # raise before any work for learners without inner steps
@@ -364,15 +386,13 @@ def episode_scores(
         for start, stop in _spans(len(episodes), meta._episodes_per_call(), n_parts)
     ]
     calls = [(meta, drawn[i], settings[i].inner_steps, start, stop) for i, start, stop in jobs]
-    if n_parts == 1:
-        results = [episode_outputs(*call) for call in calls]
-    else:
-        results = Parallel(n_jobs=n_jobs, prefer="processes")(
-            delayed(episode_outputs)(*call) for call in calls
-        )
+    results = _run_calls(episode_outputs, calls, n_jobs)
     scores = []
     for i, episodes in enumerate(drawn):
-        outputs = np.concatenate([r for r, (j, *_) in zip(results, jobs, strict=True) if j == i])
+        mine = [r for r, (j, *_) in zip(results, jobs, strict=True) if j == i]
+        outputs, steps_kept = (np.concatenate(parts) for parts in zip(*mine, strict=True))
+        steps = meta._adaptation_loop(settings[i].inner_steps).steps
+        warn_diverged(steps_kept, steps, episodes.tasks, stacklevel=4)
         scores.append(apply_metric(episodes, outputs, metric))
     return scores
 
@@ -386,3 +406,109 @@ def _spans(n_episodes: int, batch_size: int, n_parts: int) -> list[tuple[int, in
         (int(a) * batch_size, min(int(b) * batch_size, n_episodes))
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)
     ]
+
+
+def _run_calls(function: Callable, calls: list[tuple], n_jobs) -> list:
+    """``function(*call)`` for each call, in order, over ``n_jobs`` joblib worker processes."""
+    if effective_n_jobs(n_jobs) == 1:
+        return [function(*call) for call in calls]
+    return Parallel(n_jobs=n_jobs, prefer="processes")(delayed(function)(*call) for call in calls)
+
+
+def episode_targets(y, classifier: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``y`` as a 1-D array, and what the task pools take: class codes and
+    their labels, or for regression the targets and None."""
+    dtype = None if classifier else np.float64
+    y = column_or_1d(check_array(y, ensure_2d=False, dtype=dtype, input_name="y"), warn=True)
+    if not classifier:
+        return y, y, None
+    check_classification_targets(y)
+    labels, codes = np.unique(y, return_inverse=True)
+    return y, codes, labels
+
+
+def adapted_predictions(
+    estimator,
+    X,
+    y: np.ndarray,
+    support: np.ndarray,
+    query: np.ndarray,
+    response_method: str = "predict",
+    adapt_params: dict | None = None,
+) -> list[np.ndarray]:
+    """Each episode's query predictions by an estimator with a public ``adapt``.
+
+    ``support`` and ``query`` hold one row of indices into ``X`` and ``y``
+    per episode. ``estimator.adapt(X_support, y_support, **adapt_params)``
+    fits the support rows, with their own labels, and the estimator it
+    returns answers the query rows with ``response_method`` (probabilities
+    as scikit-learn scorers take them, see :func:`predictions`).
+    """
+    outputs = []
+    for support_rows, query_rows in zip(support, query, strict=True):
+        task = estimator.adapt(
+            _safe_indexing(X, support_rows), y[support_rows], **(adapt_params or {})
+        )
+        output = getattr(task, response_method)(_safe_indexing(X, query_rows))
+        if response_method == "predict_proba":
+            output = _as_scored(output, task.classes_)
+        outputs.append(output)
+    return outputs
+
+
+def looped_episode_scores(
+    estimator,
+    X,
+    y,
+    groups,
+    settings: Sequence[Settings],
+    metric: Metric,
+    random_state,
+    n_jobs=None,
+) -> list[np.ndarray]:
+    """Per-episode scores for each of ``settings`` by an estimator that adapts
+    through a public ``adapt(X_support, y_support)`` returning a fitted
+    estimator (such as :class:`~sklearn_meta.SupportSetClassifier`), which
+    cannot be vectorized: one episode at a time, on the episodes
+    :func:`episode_scores` draws for a meta-estimator with the same settings
+    and ``random_state``, in runs of episodes over ``n_jobs`` joblib workers.
+    """
+    params = [adapt_params(estimator, s.inner_steps) for s in settings]
+    y, codes, labels = episode_targets(y, is_classifier(estimator))
+    check_consistent_length(X, y)
+    seed = check_random_state(random_state).randint(2**31 - 1)
+    drawn = [sample_episodes(estimator, codes, labels, groups, s, seed)[0] for s in settings]
+    n_parts = effective_n_jobs(n_jobs)
+    jobs = [
+        (i, start, stop)
+        for i, episodes in enumerate(drawn)
+        for start, stop in _spans(len(episodes), 1, n_parts)
+    ]
+    calls = [
+        (
+            estimator,
+            X,
+            y,
+            drawn[i].support[start:stop],
+            drawn[i].query[start:stop],
+            metric,
+            params[i],
+        )
+        for i, start, stop in jobs
+    ]
+    results = _run_calls(_adapted_scores, calls, n_jobs)
+    return [
+        np.concatenate([r for r, (j, *_) in zip(results, jobs, strict=True) if j == i])
+        for i in range(len(settings))
+    ]
+
+
+def _adapted_scores(estimator, X, y, support, query, metric: Metric, params: dict) -> np.ndarray:
+    """The scores of the episodes whose rows are ``support`` and ``query``."""
+    predicted = adapted_predictions(estimator, X, y, support, query, metric.response_method, params)
+    return np.array(
+        [
+            metric.sign * metric.func(y[rows], y_pred, **metric.kwargs)
+            for rows, y_pred in zip(query, predicted, strict=True)
+        ]
+    )

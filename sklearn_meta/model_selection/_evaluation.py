@@ -104,7 +104,8 @@ def evaluate_few_shot(
     ----------
     estimator : estimator
         A fitted meta-estimator, ``MetaClassifier``/``MetaRegressor``, or a
-        :class:`~sklearn.pipeline.Pipeline` ending in one.
+        :class:`~sklearn.pipeline.Pipeline` ending in one, whose fitted
+        transformers transform support and query sets alike.
     X : array-like of shape (n_samples, n_features)
         Held-out tasks' inputs (classes or tasks not seen in ``fit``).
     y : array-like of shape (n_samples,)
@@ -217,7 +218,8 @@ def few_shot_curve(
     ----------
     estimator : estimator
         A fitted meta-estimator, ``MetaClassifier``/``MetaRegressor``, or a
-        :class:`~sklearn.pipeline.Pipeline` ending in one.
+        :class:`~sklearn.pipeline.Pipeline` ending in one, whose fitted
+        transformers transform support and query sets alike.
     X : array-like of shape (n_samples, n_features)
         Held-out tasks' inputs.
     y : array-like of shape (n_samples,)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.pipeline import Pipeline
 
-from .._front_door import _FrontDoor
+from .._adapter import resolve_meta_estimator
 from ._episodic import resolve_metric
 from ._evaluation import confidence_interval, few_shot_curve
 
@@ -162,8 +161,9 @@ class FewShotCurveDisplay:
         Parameters
         ----------
         estimator : estimator
-            A fitted meta-estimator (or ``MetaClassifier``/``MetaRegressor``,
-            or a Pipeline ending in one).
+            A fitted meta-estimator, ``MetaClassifier``/``MetaRegressor``, or
+            a :class:`~sklearn.pipeline.Pipeline` ending in one (its
+            transformers apply to support and query sets alike).
         X : array-like of shape (n_samples, n_features)
             Held-out tasks' inputs.
         y : array-like of shape (n_samples,)
@@ -235,21 +235,13 @@ class FewShotCurveDisplay:
         return display.plot(ax, line_kw=line_kw, fill_between_kw=fill_between_kw)
 
 
-def _final_estimator(estimator):
-    if isinstance(estimator, Pipeline):
-        estimator = estimator[-1]
-    if isinstance(estimator, _FrontDoor):
-        estimator = estimator.estimator_
-    return estimator
-
-
 def _estimator_name(estimator) -> str:
-    return type(_final_estimator(estimator)).__name__
+    return type(resolve_meta_estimator(estimator).meta).__name__
 
 
 def _score_label(scoring, estimator) -> str:
     """The y-axis label of a metric: "Accuracy", "Negative log loss", ..."""
-    name = resolve_metric(scoring, _final_estimator(estimator)).name
+    name = resolve_metric(scoring, resolve_meta_estimator(estimator).meta).name
     negative = name.startswith("neg_")
     name = name.removeprefix("neg_").removesuffix("_score").replace("_", " ")
     return f"Negative {name}" if negative else name[:1].upper() + name[1:]

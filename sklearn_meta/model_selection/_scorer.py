@@ -48,7 +48,8 @@ class _EpisodicScorer:
         ----------
         estimator : estimator
             A fitted meta-estimator, ``MetaClassifier``/``MetaRegressor``, or a
-            :class:`~sklearn.pipeline.Pipeline` ending in one.
+            :class:`~sklearn.pipeline.Pipeline` ending in one, whose fitted
+            transformers transform support and query sets alike.
         X : array-like of shape (n_samples, n_features)
             Held-out tasks' inputs.
         y_true : array-like of shape (n_samples,)

@@ -1,11 +1,13 @@
 import numpy as np
 import pytest
 
-from sklearn_meta import MetaClassifier
+from sklearn_meta import MetaClassifier, SupportSetClassifier
 from sklearn_meta._benchmarks._classification import (
+    SUPPORT_SET,
     FewShotData,
     Result,
     evaluate_learners,
+    evaluate_support_set,
     learner_table,
     offline_pools,
     summarize,
@@ -80,3 +82,30 @@ def test_evaluate_learners_scores_the_episodes_that_score_draws(blobs_classes):
         assert result.mean == pytest.approx(learner.score(X[test], y[test]), abs=1e-6)
         assert result.n_episodes == 30 and result.n_diverged == 0 and result.ci95 > 0
     assert len(lines) == 2 and lines[0].startswith("blobs 3-way 1-shot protonet: ")
+
+
+def test_the_support_set_baseline_scores_the_learners_episodes(blobs_classes):
+    """LogisticRegression on each support set: ``SupportSetClassifier.score``
+    with ``n_eval_episodes`` episodes, the learners' episodes; its row is marked."""
+    X, y = blobs_classes
+    train, test = y < 8, y >= 8
+    data = FewShotData(X[train], y[train], None, X[test], y[test], None)
+    lines = []
+    results = evaluate_support_set(
+        data, pool="blobs", n_way=3, shots=(1, 2), n_queries=5, n_episodes=20, random_state=0,
+        progress=lines.append,
+    )  # fmt: skip
+    assert [(r.algorithm, r.column) for r in results] == [
+        (SUPPORT_SET, ("blobs", 3, 1)),
+        (SUPPORT_SET, ("blobs", 3, 2)),
+    ]
+    for result in results:
+        baseline = SupportSetClassifier(
+            n_way=3, n_shots=result.column[2], n_queries=5, n_eval_episodes=20, random_state=0
+        ).fit(X[train], y[train])
+        assert result.mean == pytest.approx(baseline.score(X[test], y[test]), abs=1e-12)
+    assert lines[1].startswith(f"blobs 3-way 2-shot {SUPPORT_SET}: ")
+    learner = Result("protonet", ("blobs", 3, 1), 0.2, 0.01, 0, 20, 1.0)
+    rows = learner_table([learner, results[0]]).splitlines()[2:]
+    assert rows[0].startswith("| protonet |")
+    assert rows[1].startswith(f"| **{SUPPORT_SET} (no meta-learning)** |")

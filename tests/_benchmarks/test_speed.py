@@ -61,8 +61,6 @@ def test_throughput_rows_and_the_paths_agree(quick_section):
     for protocol in ("sinusoid", "conv4"):
         note = re.search(rf"- {protocol}: vectorized / loop ([\d.]+)x.*differ by (\S+) ", section)
         assert note and float(note[2]) < 1e-4  # same state, same batches: the same loss
-    # vectorizing a small MLP's tasks pays off even on a busy CPU
-    assert float(rows[0][4].rstrip("x")) > 2
     assert "speed: conv4: timing 4 configurations" in progress
 
 
@@ -74,7 +72,7 @@ def test_latency_and_sampling_tables(quick_section):
         ("MAMLClassifier", "5"),
         ("ProtoNetClassifier", "-"),
     ]
-    assert all(0 < float(r[3]) <= float(r[4]) < 1000 for r in latency)
+    assert all(0 < float(r[3]) <= float(r[4]) for r in latency)
     assert re.search(r"in <= 3 ms: \*\*(met|MISSED)\*\* \([\d.]+ ms\)", section)
     sampling = _rows(section, "| protocol | tasks |")
     assert [r[:2] for r in sampling] == [["sinusoid", "25"], ["conv4", "8"]]

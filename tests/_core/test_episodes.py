@@ -142,3 +142,40 @@ def test_pooled_rows_are_drawn_in_proportion_to_their_weight():
     episodes = pool.sample(np.random.default_rng(0), 100)
     labels = np.concatenate([episodes.support_labels, episodes.query_labels], axis=1)
     assert labels.mean() == pytest.approx(0.5, abs=0.03)  # half the rows, not a tenth
+
+
+def test_a_task_without_groups_is_named_as_all_samples():
+    message = r"^All samples \(one task: no groups given\) have 4 samples; each task needs"
+    with pytest.raises(ValueError, match=message):
+        RegressionTasks(np.zeros(4, dtype=int), np.array([None]), 2, 3)
+
+
+def two_groups(sizes: list[int], n_way: int, **kwargs) -> ClassificationTasks:
+    """Groups "a" and "b" of ``sizes`` classes, two samples each, episodes of one shot."""
+    y = np.repeat(np.arange(sum(sizes)), 2)
+    of_group = np.split(np.arange(sum(sizes)), [sizes[0]])
+    names = np.array(["a", "b"])
+    return ClassificationTasks(y, np.arange(sum(sizes)), of_group, names, n_way, 1, 1, **kwargs)
+
+
+def test_evaluation_lowers_n_way_to_the_smallest_group_with_a_warning():
+    with pytest.warns(UserWarning, match="Group 'b' .* only 2 classes, fewer than n_way=4"):
+        pool = two_groups([3, 2], 4, evaluating=True)
+    assert pool.n_way == 2
+    assert pool.sample(np.random.default_rng(0), 3).support.shape == (3, 2)
+    with pytest.raises(ValueError, match="Group 'a' has 3 classes, fewer than n_way=4; lower"):
+        two_groups([3, 2], 4)
+
+
+def test_evaluation_needs_two_classes_in_every_group():
+    message = "'b' has 1 class, fewer than the 2 an episode needs; .* already lowered .* n_way=5"
+    with pytest.raises(ValueError, match=message) as error:
+        two_groups([2, 1], 5, evaluating=True)
+    assert "passed as groups" not in str(error.value)  # not every group is one class
+
+
+@pytest.mark.parametrize("evaluating", [False, True])
+def test_groups_of_one_class_each_are_named_as_the_likely_cause(evaluating):
+    with pytest.raises(ValueError, match="class labels were probably passed as groups") as error:
+        two_groups([1, 1], 3, evaluating=evaluating)
+    assert 'set_fit_request(groups="task_groups")' in str(error.value)

@@ -1,3 +1,5 @@
+import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -236,23 +238,52 @@ def test_task_chunk_size_bounds_the_batch_not_the_result(sinusoid):
     assert chunked.score(X, y, groups) == pytest.approx(whole.score(X, y, groups), rel=1e-4)
 
 
+def _recording(map_episodes, ran: list):
+    """``map_episodes`` that also keeps, per call (one per outer step here), the
+    inputs of each episode it maps: one row of support and query inputs each."""
+
+    def recording_map_episodes(fn, batch, vectorize):
+        rows = [batch.x_support.flatten(1), batch.x_query.flatten(1)]
+        ran.append(torch.cat(rows, dim=1).detach().clone())
+        return map_episodes(fn, batch, vectorize)
+
+    return recording_map_episodes
+
+
+# Each process records the episodes it maps in every outer step (through the
+# mapper the estimator hands to meta_step), its loss curve and its parameters.
 _DDP_SCRIPT = """
 import sys
 import numpy as np, torch, torch.distributed as dist
+import sklearn_meta._base as base
 from sklearn_meta import MAMLRegressor
+RECORDING
+EPISODES_RAN = []
+base.map_episodes = _recording(base.map_episodes, EPISODES_RAN)
 torch.set_num_threads(1)
 dist.init_process_group("gloo")
 data = np.load(sys.argv[1])
 maml = MAMLRegressor(meta_batch_size=5, max_iter=6, device="cpu", random_state=0,
                      checkpoint_path=sys.argv[2])
 maml.fit(data["X"], data["y"], data["groups"])
-if dist.get_rank() == 0:
-    np.save(sys.argv[3], torch.cat([p.detach().reshape(-1) for p in maml.learner_.parameters()]))
+torch.save(
+    {
+        "parameters": torch.cat([p.detach().reshape(-1) for p in maml.learner_.parameters()]),
+        "loss_curve": torch.tensor(maml.loss_curve_, dtype=torch.float64),
+        "episodes": EPISODES_RAN,
+    },
+    f"{sys.argv[3]}-{dist.get_rank()}.pt",
+)
 dist.destroy_process_group()
-"""
+""".replace("RECORDING", inspect.getsource(_recording))
 
 
-def test_two_processes_of_torchrun_train_as_one(sinusoid, tmp_path):
+def _episode_keys(rows: torch.Tensor) -> list[tuple]:
+    """Episodes as hashable keys (their inputs, copied from X: no arithmetic)."""
+    return [tuple(row) for row in rows.tolist()]
+
+
+def test_two_processes_of_torchrun_train_as_one(sinusoid, tmp_path, monkeypatch):
     import subprocess
     import sys
 
@@ -263,12 +294,33 @@ def test_two_processes_of_torchrun_train_as_one(sinusoid, tmp_path):
     (tmp_path / "ddp.py").write_text(_DDP_SCRIPT)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += ["--nproc_per_node=2", str(tmp_path / "ddp.py")]
-    command += [str(tmp_path / p) for p in ("data.npz", "run.pt", "params.npy")]
+    command += [str(tmp_path / p) for p in ("data.npz", "run.pt", "rank")]
     subprocess.run(command, check=True, timeout=300, capture_output=True)
+    ranks = [torch.load(tmp_path / f"rank-{rank}.pt") for rank in (0, 1)]
+
+    import sklearn_meta._base as base
+
+    ran = []  # the same recording, in one process
+    monkeypatch.setattr(base, "map_episodes", _recording(base.map_episodes, ran))
     single = MAMLRegressor(meta_batch_size=5, max_iter=6, device="cpu", random_state=0)
     single.fit(X, y, groups)
-    expected = torch.cat([p.detach().reshape(-1) for p in single.learner_.parameters()])
-    np.testing.assert_allclose(np.load(tmp_path / "params.npy"), expected, rtol=1e-4, atol=1e-6)
+    monkeypatch.undo()
+    assert len(ran) == 6 and all(len(batch) == 5 for batch in ran)
+
+    # Every process takes its own share of each meta-batch: together each episode
+    # once. (A process running the whole batch would double the loss and the
+    # gradients, which Adam's steps hardly show.)
+    for step, whole in enumerate(ran):
+        shares = [_episode_keys(rank["episodes"][step]) for rank in ranks]
+        assert sorted(len(share) for share in shares) == [2, 3], step
+        assert set(shares[0]) | set(shares[1]) == set(_episode_keys(whole)), step
+        assert len(set(_episode_keys(whole))) == 5
+    for rank in ranks:
+        assert len(rank["episodes"]) == 6
+        # the mean loss of the whole meta-batch (its parts summed in another order)
+        np.testing.assert_allclose(rank["loss_curve"], single.loss_curve_, rtol=1e-5)
+        expected = torch.cat([p.detach().reshape(-1) for p in single.learner_.parameters()])
+        np.testing.assert_allclose(rank["parameters"], expected, rtol=1e-4, atol=1e-6)
     assert load(tmp_path / "run.pt").n_iter_ == 6  # written once, by the first process
 
 

@@ -1,4 +1,8 @@
+import numpy as np
 import pytest
+from sklearn.decomposition import PCA
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from sklearn_meta import MAMLClassifier, MAMLRegressor, MetaClassifier, ProtoNetClassifier
 from sklearn_meta.datasets import make_few_shot_classification
@@ -62,3 +66,19 @@ def finetune(few_shot_classes):
     X, y, train = few_shot_classes
     front = MetaClassifier(algorithm="finetune", inner_steps=5, **SMALL_CLASSIFIER)
     return front.fit(X[train], y[train])
+
+
+@pytest.fixture(scope="session")
+def unscaled_classes(few_shot_classes):
+    """``few_shot_classes`` with features on scales from 1e-3 to 1e4, off center."""
+    X, y, train = few_shot_classes
+    return X * np.logspace(-3, 4, X.shape[1]) + 50.0, y, train
+
+
+@pytest.fixture(scope="session")
+def maml_pipeline(unscaled_classes):
+    """StandardScaler, PCA to 5 features and MAML, fitted on the 12 training classes."""
+    X, y, train = unscaled_classes
+    maml = MAMLClassifier(inner_steps=2, **SMALL_CLASSIFIER)
+    pipe = make_pipeline(StandardScaler(), PCA(n_components=5, random_state=0), maml)
+    return pipe.fit(X[train], y[train])

@@ -9,6 +9,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_meta import MAMLClassifier
+from sklearn_meta.exceptions import AdaptationWarning
 from sklearn_meta.model_selection._episodic import (
     Metric,
     Settings,
@@ -43,8 +44,9 @@ def test_regression_errors_are_the_estimators_own(sine_split, maml_regressor):
     (mse,) = episode_scores(
         reg, X[held], y[held], groups[held], [settings], Metric(mean_squared_error), 0
     )
-    parts = reg._score_parts(X[held], y[held], groups[held])
-    np.testing.assert_allclose(mse * reg.n_queries, parts[:, 1] - parts[:, 0], rtol=1e-4)
+    parts = reg._score_parts(X[held], y[held], groups[held])  # of standardized targets
+    squared_errors = (parts[:, 1] - parts[:, 0]) * reg.target_scale_**2
+    np.testing.assert_allclose(mse * reg.n_queries, squared_errors, rtol=1e-4)
 
 
 def test_draws_depend_only_on_random_state(few_shot_classes, maml_classifier, protonet):
@@ -100,21 +102,23 @@ def test_spans_cover_whole_meta_batches():
 def test_outputs_per_meta_batch_match_one_call(few_shot_classes, maml_classifier):
     X, y, train = few_shot_classes
     drawn = draw_episodes(maml_classifier, X[~train], y[~train], None, Settings(2, 3, 20), 0)
-    together = episode_outputs(maml_classifier, drawn, None)
+    together, steps_kept = episode_outputs(maml_classifier, drawn, None)
     halves = [
-        episode_outputs(maml_classifier, drawn, None, a, b)
+        episode_outputs(maml_classifier, drawn, None, a, b)[0]
         for a, b in [(0, 5), (5, 20)]  # runs that are not whole meta-batches
     ]
     assert together.shape == (20, 9, 3)
+    np.testing.assert_array_equal(steps_kept, 2)  # every step of every episode
     np.testing.assert_allclose(np.concatenate(halves), together, atol=1e-6)
-    more_steps = episode_outputs(maml_classifier, drawn, 10)
+    more_steps, _ = episode_outputs(maml_classifier, drawn, 10)
     assert not np.allclose(more_steps, together)
 
 
 def test_meta_estimator_unwraps_pipelines_and_front_doors(few_shot_classes, finetune):
     X, y, train = few_shot_classes
     meta, X_seen = meta_estimator(finetune, X)
-    assert meta is finetune.estimator_ and X_seen is X
+    assert meta is finetune.estimator_  # behind the front door's check of X
+    assert X_seen.dtype == np.float32 and np.array_equal(X_seen, X.astype(np.float32))
     pipe = make_pipeline(StandardScaler(), MAMLClassifier(max_iter=2, device="cpu")).fit(X, y)
     meta, X_seen = meta_estimator(pipe, X)
     assert meta is pipe[-1]
@@ -123,10 +127,10 @@ def test_meta_estimator_unwraps_pipelines_and_front_doors(few_shot_classes, fine
         meta_estimator(LogisticRegression().fit(X, y), X)
 
 
-def test_diverged_episodes_score_nan_with_a_warning(few_shot_classes, maml_classifier):
+def test_diverged_episodes_warn_and_keep_the_last_good_step(few_shot_classes, maml_classifier):
     X, y, train = few_shot_classes
     diverging = copy.deepcopy(maml_classifier).set_params(inner_lr=1e30)
-    with pytest.warns(RuntimeWarning, match="Adaptation diverged in"):
+    with pytest.warns(AdaptationWarning, match="Adaptation diverged on episode 0 .*inner_lr"):
         (scores,) = episode_scores(
             diverging,
             X[~train] * 1e10,
@@ -136,7 +140,7 @@ def test_diverged_episodes_score_nan_with_a_warning(few_shot_classes, maml_class
             Metric(accuracy_score),
             0,
         )
-    assert np.isnan(scores).all()
+    assert np.isfinite(scores).all()
 
 
 def test_resolve_metric(maml_classifier, maml_regressor):

@@ -93,10 +93,10 @@ def test_what_a_worker_process_receives_gives_the_same_outputs(few_shot_classes,
     X, y, train = few_shot_classes
     settings = Settings(2, 4, 40)
     drawn = draw_episodes(maml_classifier, X[~train], y[~train], None, settings, 0)
-    serial = episode_outputs(maml_classifier, drawn, None)
+    serial, _ = episode_outputs(maml_classifier, drawn, None)
     meta, shipped = pickle.loads(pickle.dumps((maml_classifier, drawn)))
     spans = _spans(len(drawn), meta.meta_batch_size, 2)
-    parts = [episode_outputs(meta, shipped, None, start, stop) for start, stop in spans]
+    parts = [episode_outputs(meta, shipped, None, start, stop)[0] for start, stop in spans]
     np.testing.assert_array_equal(np.concatenate(parts), serial)
 
 
@@ -154,7 +154,14 @@ def test_adaptation_step_curve(sine_split, maml_regressor):
     )  # fmt: skip
     np.testing.assert_array_equal(steps, [0, 5])
     assert errors.shape == (2, 40)
-    assert errors[1].mean() < errors[0].mean()  # adapting helps on new tasks
+    for k, row in zip(steps, errors, strict=True):  # each point is that many steps' evaluation
+        direct = evaluate_few_shot(
+            maml_regressor, X[held], y[held], groups[held], n_shots=maml_regressor.n_shots,
+            n_queries=10, n_episodes=40, inner_steps=k, scoring="neg_mean_squared_error",
+            random_state=0,
+        )  # fmt: skip
+        np.testing.assert_allclose(row, -direct.scores[0], rtol=1e-6)
+    assert not np.allclose(errors[0], errors[1])
     with pytest.raises(ValueError, match="param_name must be one of"):
         few_shot_curve(maml_regressor, X, y, groups, param_name="n_way")
 
@@ -168,3 +175,19 @@ def test_every_value_draws_the_same_episodes(few_shot_classes, maml_classifier):
     )  # fmt: skip
     np.testing.assert_array_equal(scores[0], scores[1])
     assert np.ptp(scores[0]) > 0
+
+
+def test_a_pipeline_is_evaluated_on_its_transformed_inputs(unscaled_classes, maml_pipeline):
+    """Support and query sets go through the scaler and the PCA as fitted."""
+    X, y, train = unscaled_classes
+    X_new, y_new = X[~train], y[~train]
+    X_seen = maml_pipeline[:-1].transform(X_new)
+    common = dict(n_episodes=20, scoring="neg_log_loss", random_state=0)
+    result = evaluate_few_shot(maml_pipeline, X_new, y_new, **common)
+    by_hand = evaluate_few_shot(maml_pipeline[-1], X_seen, y_new, **common)
+    np.testing.assert_allclose(result.scores, by_hand.scores, atol=1e-6)
+    assert np.isfinite(result.scores).all() and result.metric == "neg_log_loss"
+    curve = dict(param_name="inner_steps", param_range=[0, 3], n_episodes=20, random_state=0)
+    _, scores = few_shot_curve(maml_pipeline, X_new, y_new, **curve)
+    _, scores_by_hand = few_shot_curve(maml_pipeline[-1], X_seen, y_new, **curve)
+    np.testing.assert_allclose(scores, scores_by_hand, atol=1e-6)

@@ -71,3 +71,16 @@ def test_display_from_arrays():
     assert display.ax_.get_legend().get_texts()[0].get_text() == "again"
     with pytest.raises(ValueError, match="one row of episode scores per value"):
         FewShotCurveDisplay(param_range=[1, 2, 5], scores=scores).plot()
+
+
+def test_curve_of_a_pipeline_is_its_last_steps_on_transformed_inputs(
+    unscaled_classes, maml_pipeline
+):
+    X, y, train = unscaled_classes
+    kwargs = dict(param_range=[1, 3], n_episodes=20, random_state=0)
+    display = FewShotCurveDisplay.from_estimator(maml_pipeline, X[~train], y[~train], **kwargs)
+    X_seen = maml_pipeline[:-1].transform(X[~train])
+    _, scores = few_shot_curve(maml_pipeline[-1], X_seen, y[~train], **kwargs)
+    np.testing.assert_allclose(display.scores, scores, atol=1e-6)
+    assert display.estimator_name == "MAMLClassifier"
+    assert display.ax_.get_ylabel() == "Accuracy"

@@ -3,6 +3,7 @@ import pickle
 import pytest
 import sklearn
 from sklearn.base import clone
+from sklearn.decomposition import PCA
 from sklearn.exceptions import UnsetMetadataPassedError
 from sklearn.metrics import (
     accuracy_score,
@@ -196,3 +197,20 @@ def test_grid_search_with_an_episodic_scorer(few_shot_classes):
     assert search.best_params_ == {"max_iter": 30}
     assert search.cv_results_["mean_test_score"].shape == (2,)
     assert search.score(X, y) == pytest.approx(scorer(search.best_estimator_, X, y))
+
+
+def test_grid_search_over_a_pipeline_with_an_episodic_scorer(unscaled_classes):
+    """The scorer adapts the pipeline's last step to transformed support sets."""
+    X, y, _ = unscaled_classes
+    scorer = make_episodic_scorer(
+        log_loss, response_method="predict_proba", greater_is_better=False, n_episodes=20,
+        random_state=0,
+    )  # fmt: skip
+    pipe = make_pipeline(
+        StandardScaler(), PCA(random_state=0), ProtoNetClassifier(**SMALL_CLASSIFIER)
+    )
+    search = GridSearchCV(pipe, {"pca__n_components": [2, 6]}, cv=GroupKFold(2), scoring=scorer)
+    search.fit(X, y, groups=y)
+    best = search.best_estimator_
+    assert best[-1].n_features_in_ == search.best_params_["pca__n_components"]
+    assert search.score(X, y) == pytest.approx(scorer(best[-1], best[:-1].transform(X), y))
