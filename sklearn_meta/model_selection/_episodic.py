@@ -236,23 +236,21 @@ def _classification_pool(
 ) -> ClassificationTasks:
     """Episodes of ``n_way`` classes of one group (a class is a (group, label) pair).
 
-    ``n_way=None`` takes the estimator's, limited to the classes the smallest
-    group has (at least 2), as ``score`` does.
+    ``n_way=None`` takes the estimator's, lowered (with a warning) to the
+    classes the smallest group has (at least 2), as ``score`` does.
     """
     units, unit_ids = np.unique(np.stack([group_codes, codes], axis=1), axis=0, return_inverse=True)
     present = np.unique(units[:, 0])
     group_of_unit = [np.flatnonzero(units[:, 0] == g) for g in present]
-    n_way = settings.n_way
-    if n_way is None:
-        n_way = max(2, min(meta.n_way, min(len(members) for members in group_of_unit)))
     return ClassificationTasks(
         unit_ids.ravel(),
         labels[units[:, 1]],
         group_of_unit,
         group_names[present],
-        n_way,
+        meta.n_way if settings.n_way is None else settings.n_way,
         settings.n_shots,
         settings.n_queries,
+        evaluating=settings.n_way is None,
     )
 
 

@@ -109,7 +109,9 @@ def test_outputs_per_meta_batch_match_one_call(few_shot_classes, maml_classifier
     ]
     assert together.shape == (20, 9, 3)
     np.testing.assert_array_equal(steps_kept, 2)  # every step of every episode
-    np.testing.assert_allclose(np.concatenate(halves), together, atol=1e-6)
+    # Runs of 5 and 15 episodes batch the float32 products differently from
+    # runs of meta_batch_size: equal up to rounding, on any CPU's kernels.
+    np.testing.assert_allclose(np.concatenate(halves), together, rtol=1e-5, atol=1e-6)
     more_steps, _ = episode_outputs(maml_classifier, drawn, 10)
     assert not np.allclose(more_steps, together)
 

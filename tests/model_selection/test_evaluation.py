@@ -191,3 +191,13 @@ def test_a_pipeline_is_evaluated_on_its_transformed_inputs(unscaled_classes, mam
     _, scores = few_shot_curve(maml_pipeline, X_new, y_new, **curve)
     _, scores_by_hand = few_shot_curve(maml_pipeline[-1], X_seen, y_new, **curve)
     np.testing.assert_allclose(scores, scores_by_hand, atol=1e-6)
+
+
+def test_lowering_n_way_to_the_held_out_classes_is_said(few_shot_classes, maml_classifier):
+    X, y, train = few_shot_classes
+    two = ~train & np.isin(y, np.unique(y[~train])[:2])
+    with pytest.warns(UserWarning, match="only 2 classes, fewer than n_way=3: scoring uses 2-way"):
+        lowered = evaluate_few_shot(maml_classifier, X[two], y[two], n_shots=2, n_episodes=5)
+    assert lowered.scores.shape == (1, 5)
+    with pytest.raises(ValueError, match="fewer than n_way=3"):
+        evaluate_few_shot(maml_classifier, X[two], y[two], n_shots=2, n_episodes=5, n_way=3)
