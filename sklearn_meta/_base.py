@@ -833,7 +833,7 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
         """Continue meta-training with one pass over the classes in ``(X, y, groups)``.
 
         Any call may bring classes not seen before (the head starts every
-        class from one shared meta-learned row; the fine-tuning baseline's
+        class from one shared head row; the fine-tuning baseline's
         pretrained head grows a row for each new class): ``classes_`` grows,
         sorted, and ``predict`` and ``predict_proba`` cover every class seen
         so far. To predict, the network adapts to a support memory of at most
