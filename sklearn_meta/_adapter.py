@@ -1,4 +1,9 @@
-"""Adaptation to one new task as an ordinary, clonable scikit-learn estimator."""
+"""Adaptation to one new task as an ordinary, clonable scikit-learn estimator.
+
+The meta-estimators' ``adapt`` returns a :class:`FewShotAdapter`, so this
+module imports none of them: it tells a meta-estimator of sklearn_meta, and
+a ``MetaClassifier`` or ``MetaRegressor`` in front of one, by what they do.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ._base import BaseMetaEstimator, modules_to_cpu, modules_to_device, probabilities
-from ._front_door import InputCheck, _FrontDoor
+from ._core._tasks import probabilities
+from ._persistence import modules_to_cpu, modules_to_device
 from ._validation import check_int, check_numeric
 
 
@@ -24,7 +29,7 @@ class ResolvedEstimator(NamedTuple):
     """A fitted estimator seen as the meta-estimator that adapts and the
     fitted transformers in front of it (outermost first)."""
 
-    meta: BaseMetaEstimator
+    meta: BaseEstimator
     transformers: tuple = ()
 
     def transform(self, X):
@@ -82,10 +87,7 @@ def resolve_meta_estimator(estimator) -> ResolvedEstimator:
         if len(estimator) == 1:
             return inner
         return ResolvedEstimator(inner.meta, (estimator[:-1], *inner.transformers))
-    if isinstance(estimator, _FrontDoor):  # its learner, behind its own check of X
-        check_is_fitted(estimator)
-        return ResolvedEstimator(estimator.estimator_, (InputCheck(estimator),))
-    if not isinstance(estimator, BaseMetaEstimator) and not has_public_adapt(estimator):
+    if not has_public_adapt(estimator):  # every meta-estimator and front door has one
         raise TypeError(
             "estimator must be a meta-estimator of sklearn_meta (such as MAMLRegressor), "
             "MetaClassifier, MetaRegressor, an estimator with a public adapt (such as "
@@ -93,12 +95,20 @@ def resolve_meta_estimator(estimator) -> ResolvedEstimator:
             f"{type(estimator).__name__}."
         )
     check_is_fitted(estimator)
+    if hasattr(estimator, "_resolved_learner"):  # MetaClassifier or MetaRegressor
+        return estimator._resolved_learner()
     return ResolvedEstimator(estimator)
 
 
 def has_public_adapt(estimator) -> bool:
     """Whether ``estimator`` has an ``adapt(X_support, y_support)`` method."""
     return callable(getattr(estimator, "adapt", None))
+
+
+def adapts_its_network(estimator) -> bool:
+    """Whether ``estimator`` is a meta-estimator of sklearn_meta, whose network
+    a :class:`FewShotAdapter` adapts itself (its public ``adapt`` returns one)."""
+    return callable(getattr(estimator, "_adapted_task", None))
 
 
 def adapt_params(estimator, inner_steps: int | None) -> dict:
@@ -205,7 +215,7 @@ class FewShotAdapter(BaseEstimator):
         meta = resolved.meta
         if self.inner_steps is not None:
             check_int("inner_steps", self.inner_steps, 0)
-        if not isinstance(meta, BaseMetaEstimator):
+        if not adapts_its_network(meta):
             return self._fit_with_public_adapt(X, y, resolved)
         X = self._meta_input(X, resolved)
         classifier = is_classifier(meta)

@@ -19,12 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._base import _MetaClassifierBase, _MetaRegressorBase
+from ._classifier import _MetaClassifierBase
 from ._core._episodes import PooledClasses
 from ._core._inner import InnerLoop
 from ._core._model import MetaModel, Params
 from ._docs import document_parameters
 from ._maml import MAML
+from ._regressor import _MetaRegressorBase
 from ._validation import check_option
 
 COSINE_SCALE = 10.0

@@ -10,7 +10,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import BaseMetaEstimator, unchanged_on_failure
+from ._adapter import FewShotAdapter, ResolvedEstimator
+from ._base import BaseMetaEstimator
 from ._docs import document_parameters
 from ._finetune import FineTuneClassifier, FineTuneRegressor
 from ._maml import MAMLClassifier, MAMLRegressor
@@ -18,6 +19,7 @@ from ._persistence import decode, encode, from_payload, to_payload
 from ._protonet import ProtoNetClassifier
 from ._reptile import ReptileClassifier, ReptileRegressor
 from ._ridge import MetaRidgeClassifier, MetaRidgeRegressor
+from ._training import unchanged_on_failure
 from ._validation import check_numeric, check_option
 
 _MAML_VARIANTS = {
@@ -102,6 +104,11 @@ class _FrontDoor(BaseEstimator):
         check_numeric("X", X)
         return validate_data(self, X, reset=reset, dtype=np.float32)
 
+    def _resolved_learner(self) -> ResolvedEstimator:
+        """The fitted learner, which adapts for this estimator, behind this
+        estimator's check of ``X`` (see ``resolve_meta_estimator``)."""
+        return ResolvedEstimator(self.estimator_, (InputCheck(self),))
+
     def fit(self, X, y, groups=None, sample_weight=None):
         """Meta-train the learner that ``algorithm`` names.
 
@@ -179,8 +186,6 @@ class _FrontDoor(BaseEstimator):
         adapted : FewShotAdapter
             A fitted estimator for that task.
         """
-        from ._adapter import FewShotAdapter  # which imports this module
-
         return FewShotAdapter(self, inner_steps=inner_steps).fit(X_support, y_support)
 
     def score(self, X, y, groups=None, sample_weight=None):

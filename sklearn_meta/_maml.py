@@ -14,13 +14,14 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from ._base import _MetaClassifierBase, _MetaRegressorBase
+from ._classifier import _MetaClassifierBase
 from ._core._inner import InnerLoop, gradient_steps, learned_steps
 from ._core._learned_update import LSTMUpdate
 from ._core._learner import Learner
 from ._core._model import MetaModel, Params, with_head_rows
 from ._core._tasks import CLASSIFICATION
 from ._docs import document_parameters
+from ._regressor import _MetaRegressorBase
 
 
 class MAML(Learner):

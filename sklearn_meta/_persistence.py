@@ -5,11 +5,13 @@ optimizer's state, the state ``predict`` uses) and one JSON string holding
 the estimator's class name, parameters and fitted attributes. It is read
 back with ``torch.load(weights_only=True)``, which refuses anything else, and
 the estimator is rebuilt from its parameters: loading never runs code taken
-from the file.
+from the file. :class:`PersistenceMixin` gives the estimators their side of
+it, and pickling with the tensors moved to the CPU.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -20,7 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
+
+from ._core._model import is_available, resolve_device
 
 _FORMAT = "sklearn-meta"
 _VERSION = 1
@@ -226,8 +231,6 @@ def data_fingerprint(*arrays) -> str:
 
 
 def warn_if_unavailable(device: torch.device) -> torch.device:
-    from ._core._model import is_available
-
     if is_available(device):
         return device
     warnings.warn(
@@ -235,3 +238,96 @@ def warn_if_unavailable(device: torch.device) -> torch.device:
         stacklevel=3,
     )
     return torch.device("cpu")
+
+
+class PersistenceMixin:
+    """The fitted state of :class:`~sklearn_meta._base.BaseMetaEstimator` as
+    the payload of a saved file and as a pickle (tensors moved to the CPU)."""
+
+    def _fitted_payload(self) -> dict:
+        check_is_fitted(self)
+        fitted = {name: getattr(self, name) for name in _SAVED_ATTRIBUTES if hasattr(self, name)}
+        fitted["rng"] = self._rng.bit_generator.state
+        return {
+            "fitted": json.dumps({name: encode(value) for name, value in fitted.items()}),
+            "learner": self.learner_.state_dict(),
+            "optimizer": self._optimizer.state_dict(),
+            "predict_state": getattr(self, "_predict_state", None),
+        }
+
+    def _restore_payload(self, payload: dict, *, device=None, module=None) -> None:
+        fitted = {k: decode(v) for k, v in json.loads(payload["fitted"]).items()}
+        rng_state = fitted.pop("rng")
+        saved_device = torch.device(fitted.pop("device_"))
+        device = warn_if_unavailable(saved_device) if device is None else resolve_device(device)
+        self.__dict__.update(fitted)  # classes_ first: some learners are built for them
+        self._initialize(self.n_features_in_, device)
+        self.__dict__.update(fitted)  # the counters _initialize reset
+        self.learner_.load_state_dict(payload["learner"])
+        self._optimizer.load_state_dict(payload["optimizer"])
+        self._rng.bit_generator.state = rng_state
+        if payload["predict_state"] is not None:
+            self._set_predict_state(
+                {name: value.to(device) for name, value in payload["predict_state"].items()}
+            )
+
+    def __getstate__(self):
+        state = modules_to_cpu(super().__getstate__())
+        if "_optimizer" in state:
+            state["_optimizer"] = _to_cpu(self._optimizer.state_dict())
+        if "_predict_state" in state:
+            state["_predict_state"] = _to_cpu(state["_predict_state"])
+        return state
+
+    def __setstate__(self, state):
+        optimizer_state = state.pop("_optimizer", None)
+        super().__setstate__(state)
+        if optimizer_state is None:
+            return
+        self.device_ = warn_if_unavailable(self.device_)
+        modules_to_device(self, self.device_)
+        if hasattr(self, "_predict_state"):
+            self._predict_state = {k: v.to(self.device_) for k, v in self._predict_state.items()}
+        self._optimizer = torch.optim.Adam(self.learner_.parameters(), lr=self.meta_lr)
+        self._optimizer.load_state_dict(optimizer_state)
+
+
+# Fitted attributes ``save`` stores besides the tensors.
+_SAVED_ATTRIBUTES = (
+    "n_features_in_",
+    "feature_names_in_",
+    "classes_",
+    "n_iter_",
+    "loss_curve_",
+    "validation_scores_",
+    "best_validation_score_",
+    "vectorized_",
+    "device_",
+    "target_mean_",
+    "target_scale_",
+    "_data_fingerprint",
+)
+
+
+def modules_to_cpu(state: dict) -> dict:
+    """A copy of an estimator's state with its torch modules on the CPU (for pickling)."""
+    return {
+        name: copy.deepcopy(value).cpu() if isinstance(value, nn.Module) else value
+        for name, value in state.items()
+    }
+
+
+def modules_to_device(estimator, device: torch.device) -> None:
+    for _name, value in vars(estimator).items():
+        if isinstance(value, nn.Module):
+            value.to(device)
+
+
+def _to_cpu(value):
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(v) for v in value)
+    return value

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._base import _PREDICT_BATCH, _MetaClassifierBase
+from ._base import _PREDICT_BATCH
+from ._classifier import _MetaClassifierBase
 from ._core._inner import InnerLoop
 from ._core._learner import Learner
 from ._core._model import MetaModel, Params

@@ -14,12 +14,13 @@ from functools import partial
 import torch
 from torch import Tensor
 
-from ._base import _MetaClassifierBase, _MetaRegressorBase
+from ._classifier import _MetaClassifierBase
 from ._core._inner import InnerLoop, gradient_steps
 from ._core._model import MetaModel, Params, with_head_rows
 from ._core._tasks import CLASSIFICATION, TaskKind
 from ._docs import document_parameters
 from ._maml import MAML
+from ._regressor import _MetaRegressorBase
 from ._validation import check_int
 
 Minibatch = tuple[Tensor, Tensor]

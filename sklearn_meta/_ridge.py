@@ -15,12 +15,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ._base import _MetaClassifierBase, _MetaRegressorBase
+from ._classifier import _MetaClassifierBase
 from ._core._inner import InnerLoop
 from ._core._learner import Learner
 from ._core._model import MetaModel, Params
 from ._core._tasks import CLASSIFICATION
 from ._docs import document_parameters
+from ._regressor import _MetaRegressorBase
 from ._validation import check_float
 
 # Ridge fits one-hot targets, so logit gaps start below 1; R2D2 learns a scale

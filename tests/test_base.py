@@ -230,7 +230,7 @@ def test_dropout_is_seeded_by_random_state_and_off_outside_fit(sinusoid):
 
 
 def test_the_stopper_keeps_the_parameters_of_the_best_value_whatever_tol():
-    from sklearn_meta._base import _Stopper
+    from sklearn_meta._training import _Stopper
 
     module = torch.nn.Linear(1, 1, bias=False)
     stopper = _Stopper(tol=0.5, patience=2, watched=module)

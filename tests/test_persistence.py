@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-import sklearn_meta._base as base
+import sklearn_meta._training as training
 from sklearn_meta import (
     FineTuneRegressor,
     MAMLClassifier,
@@ -164,7 +164,7 @@ class _InterruptAt:
     """A stand-in for ``meta_step`` that presses Ctrl-C before step ``step``."""
 
     def __init__(self, step: int):
-        self.step, self.calls, self.meta_step = step, 0, base.meta_step
+        self.step, self.calls, self.meta_step = step, 0, training.meta_step
 
     def __call__(self, *args, **kwargs):
         self.calls += 1
@@ -175,7 +175,7 @@ class _InterruptAt:
 
 def test_an_interrupted_fit_keeps_the_steps_it_completed(sinusoid, monkeypatch):
     X, y, groups = sinusoid
-    monkeypatch.setattr(base, "meta_step", _InterruptAt(7))
+    monkeypatch.setattr(training, "meta_step", _InterruptAt(7))
     with pytest.warns(RuntimeWarning, match="interrupted after 6 steps"):
         interrupted = MAMLRegressor(**{**FAST, "max_iter": 20}).fit(X, y, groups)
     monkeypatch.undo()
@@ -186,7 +186,7 @@ def test_an_interrupted_fit_keeps_the_steps_it_completed(sinusoid, monkeypatch):
 
 def test_an_interrupted_classifier_is_ready_to_predict(blobs_classes, monkeypatch):
     X, y = blobs_classes
-    monkeypatch.setattr(base, "meta_step", _InterruptAt(3))
+    monkeypatch.setattr(training, "meta_step", _InterruptAt(3))
     with pytest.warns(RuntimeWarning, match="interrupted after 2 steps"):
         clf = MAMLClassifier(n_way=3, **FAST).fit(X, y)
     assert set(clf.predict(X)) <= set(y)
@@ -198,12 +198,12 @@ def test_checkpoints_are_written_every_n_steps_and_at_the_end(sinusoid, tmp_path
 
     def spy(estimator, path):
         written.append(estimator.n_iter_)
-        base_save(estimator, path)
+        original_save(estimator, path)
         if estimator.n_iter_ == 10:
             shutil.copy(path, tmp_path / "step10.pt")
 
-    base_save = base.save_estimator
-    monkeypatch.setattr(base, "save_estimator", spy)
+    original_save = training.save_estimator
+    monkeypatch.setattr(training, "save_estimator", spy)
     settings = {**FAST, "max_iter": 20, "checkpoint_every": 5}
     MAMLRegressor(checkpoint_path=tmp_path / "run.pt", **settings).fit(X, y, groups)
     assert written == [5, 10, 15, 20, 20]
@@ -234,7 +234,7 @@ def test_resuming_after_an_interruption_matches_an_uninterrupted_run(
     X, y = blobs_classes
     settings = {**FAST, "max_iter": 15, "checkpoint_every": 4}
     path = tmp_path / "run.pt"
-    monkeypatch.setattr(base, "meta_step", _InterruptAt(10))
+    monkeypatch.setattr(training, "meta_step", _InterruptAt(10))
     with pytest.warns(RuntimeWarning, match="interrupted"):
         MetaClassifier("protonet", n_way=3, checkpoint_path=path, **settings).fit(X, y)
     monkeypatch.undo()

@@ -6,5 +6,6 @@
 - ``_learned_update``: a learned (LSTM) inner update rule.
 - ``_learner``: the interface of an algorithm's torch module.
 - ``_meta``: episodes as tensors, ``vmap`` or loop over a meta-batch, the outer step.
-- ``_tasks``: losses and per-episode scores for regression and classification.
+- ``_tasks``: losses and per-episode scores for regression and classification,
+  class probabilities from logits.
 """

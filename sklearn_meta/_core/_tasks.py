@@ -1,4 +1,5 @@
-"""What a task's outputs mean: the loss to train on and the score to report."""
+"""What a task's outputs mean: the loss to train on, the score to report and,
+for classification, the probabilities to predict."""
 
 from __future__ import annotations
 
@@ -71,3 +72,10 @@ def combine_scores(parts: np.ndarray) -> float:
     if denominator == 0 and np.isfinite(numerator):
         return 1.0 if numerator == 0 else 0.0
     return float(numerator / denominator)
+
+
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities: the softmax of each row of ``logits`` (shifted by
+    its maximum, so that large logits do not overflow)."""
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)

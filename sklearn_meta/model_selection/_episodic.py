@@ -28,9 +28,11 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 from .._adapter import adapt_params, resolve_meta_estimator
-from .._base import BaseMetaEstimator, episode_tasks, probabilities, warn_diverged
+from .._base import BaseMetaEstimator
 from .._core._episodes import ClassificationTasks, Episodes, RegressionTasks
 from .._core._meta import EpisodeBatch, map_episodes
+from .._core._tasks import probabilities
+from .._evaluation import episode_tasks, warn_diverged
 from .._validation import check_int, encode_groups
 
 RESPONSE_METHODS = ("predict", "predict_proba")

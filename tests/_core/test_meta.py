@@ -255,11 +255,11 @@ def _recording(map_episodes, ran: list):
 _DDP_SCRIPT = """
 import sys
 import numpy as np, torch, torch.distributed as dist
-import sklearn_meta._base as base
+import sklearn_meta._training as training
 from sklearn_meta import MAMLRegressor
 RECORDING
 EPISODES_RAN = []
-base.map_episodes = _recording(base.map_episodes, EPISODES_RAN)
+training.map_episodes = _recording(training.map_episodes, EPISODES_RAN)
 torch.set_num_threads(1)
 dist.init_process_group("gloo")
 data = np.load(sys.argv[1])
@@ -298,10 +298,10 @@ def test_two_processes_of_torchrun_train_as_one(sinusoid, tmp_path, monkeypatch)
     subprocess.run(command, check=True, timeout=300, capture_output=True)
     ranks = [torch.load(tmp_path / f"rank-{rank}.pt") for rank in (0, 1)]
 
-    import sklearn_meta._base as base
+    import sklearn_meta._training as training
 
     ran = []  # the same recording, in one process
-    monkeypatch.setattr(base, "map_episodes", _recording(base.map_episodes, ran))
+    monkeypatch.setattr(training, "map_episodes", _recording(training.map_episodes, ran))
     single = MAMLRegressor(meta_batch_size=5, max_iter=6, device="cpu", random_state=0)
     single.fit(X, y, groups)
     monkeypatch.undo()

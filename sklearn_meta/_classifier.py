@@ -1,0 +1,213 @@
+"""The classification task model: an episode is ``n_way`` classes, and
+``predict`` adapts to a support memory of the training classes."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._base import BaseMetaEstimator
+from ._core._episodes import ClassificationTasks
+from ._core._tasks import CLASSIFICATION, probabilities
+from ._validation import check_classes, check_numeric, merge_classes
+
+
+class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
+    """Task model: an episode is ``n_way`` classes (of one group, if given)."""
+
+    _kind = CLASSIFICATION
+    score = BaseMetaEstimator.score  # episodic, not ClassifierMixin's
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.poor_score = True  # few-shot score, as for regressors
+        return tags
+
+    def partial_fit(self, X, y, groups=None, classes=None, sample_weight=None):
+        """Continue meta-training with one pass over the classes in ``(X, y, groups)``.
+
+        Any call may bring classes not seen before (the head starts every
+        class from one shared head row; the fine-tuning baseline's
+        pretrained head grows a row for each new class): ``classes_`` grows,
+        sorted, and ``predict`` and ``predict_proba`` cover every class seen
+        so far. To predict, the network adapts to a support memory of at most
+        ``n_shots + n_queries`` samples of each class, a uniform random sample
+        of all the samples of that class passed to ``partial_fit`` (and to the
+        ``fit`` before), so classes absent from the latest call are still
+        predicted; the memory is saved with the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,)
+            Class labels, new ones included.
+        groups : array-like of shape (n_samples,), default=None
+            Group of each sample; episodes draw their classes from one group.
+        classes : array-like of shape (n_classes,), default=None
+            Classes to know from this call on besides those in ``y``, e.g. all
+            the classes of a stream declared on the first call; a later call
+            may add more. A declared class without samples yet has a column in
+            ``predict_proba`` but nothing to adapt to: prototypical networks
+            never predict it, the other learners rarely.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in drawing episodes, as in ``fit``.
+
+        Returns
+        -------
+        self : object
+            The estimator, meta-trained a little further.
+        """
+        fresh = not hasattr(self, "learner_")
+        known = None if fresh else self.classes_
+        if classes is not None:
+            classes = check_classes(classes)
+            known = classes if known is None else merge_classes(known, classes, "classes")
+        return self._fit(
+            X, y, groups, fresh=fresh, one_pass=True, classes=known, sample_weight=sample_weight
+        )
+
+    def predict_proba(self, X):
+        """Class probabilities over the training classes.
+
+        They come from the network ``fit`` prepared for the training classes
+        (``adapted_module_``): for the MAML family, the meta-learned network
+        adapted once to them (every class starts from the same head row);
+        for prototypical networks, the prototypes of all training samples;
+        for the fine-tuning baseline, its pretrained head. After
+        ``partial_fit``, the network adapts to the support memory instead
+        (see ``partial_fit``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities, columns ordered as ``classes_``.
+        """
+        check_is_fitted(self, "adapted_module_")
+        check_numeric("X", X)
+        X = validate_data(self, X, reset=False, dtype=np.float32)
+        return probabilities(self._outputs(self.adapted_module_, X))
+
+    def predict(self, X):
+        """Predict a training class for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predicted labels.
+        """
+        probabilities = self.predict_proba(X)
+        return self.classes_[probabilities.argmax(axis=1)]
+
+    def _encode_targets(self, y, *, fitting: bool, classes=None):
+        check_classification_targets(y)
+        if not fitting:  # episodic evaluation: any classes, labels per episode
+            labels, codes = np.unique(y, return_inverse=True)
+            return codes, labels
+        # classes: those known before y (partial_fit), which y may add to.
+        present = np.unique(y)
+        self.classes_ = present if classes is None else merge_classes(classes, present, "y")
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{'y' if classes is None else 'y with classes'} holds only one class, "
+                f"{self.classes_.tolist()[0]!r}; a classifier needs at least two."
+            )
+        return np.searchsorted(self.classes_, y), self.classes_
+
+    def _task_pool(self, y, groups, group_names, labels, *, evaluating: bool, weights=None):
+        # A class unit is a (group, class) pair: episodes never mix groups.
+        units, unit_ids = np.unique(np.stack([groups, y], axis=1), axis=0, return_inverse=True)
+        unit_ids = unit_ids.ravel()
+        present = np.unique(units[:, 0])
+        group_of_unit = [np.flatnonzero(units[:, 0] == g) for g in present]
+        return ClassificationTasks(
+            unit_ids,
+            labels[units[:, 1]],
+            group_of_unit,
+            group_names[present],
+            self.n_way,
+            self.n_shots,
+            self.n_queries,
+            weights,
+            evaluating=evaluating,  # held-out data may hold fewer classes than n_way
+        )
+
+    def _n_outputs(self, pool) -> int:
+        return pool.n_way
+
+    def _training_weights(self, y, sample_weight) -> np.ndarray | None:
+        weights = super()._training_weights(y, sample_weight)
+        if self.class_weight is None:
+            return weights
+        by_class = compute_sample_weight(self.class_weight, self.classes_[y])
+        return by_class if weights is None else by_class * weights
+
+    def _after_fit(self, X, y, *, streaming: bool = False) -> None:
+        self._support_memory = self._remembered(X, y, streaming)
+        X_support, y_support = self._training_support(X, y, streaming)
+        state = self._adapted_state(X_support, y_support, len(self.classes_), None)
+        self._set_predict_state(state)
+
+    def _remembered(self, X, y, streaming: bool) -> dict:
+        """The support memory after this call: at most ``n_shots + n_queries``
+        samples of each class, a uniform sample of this call's samples and,
+        when ``streaming``, of those the memory stood for (every sample draws
+        a random key; the smallest keys of each class stay)."""
+        labels, keys = self.classes_[y], self._rng.random(len(y))
+        earlier = getattr(self, "_support_memory", None) if streaming else None
+        if earlier is not None:
+            X = np.concatenate([earlier["X"], X])
+            labels = np.concatenate([earlier["labels"], labels])
+            keys = np.concatenate([earlier["keys"], keys])
+        codes = np.searchsorted(self.classes_, labels)
+        rows = _smallest_per_class(codes, keys, self.n_shots + self.n_queries)
+        return {"X": X[rows], "labels": labels[rows], "keys": keys[rows]}
+
+    def _training_support(self, X, y, streaming: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The samples the network adapts to for ``predict``, and their codes:
+        the support memory."""
+        memory = self._support_memory
+        return memory["X"], np.searchsorted(self.classes_, memory["labels"])
+
+    def _fitted_payload(self) -> dict:
+        payload = super()._fitted_payload()
+        memory = getattr(self, "_support_memory", None)
+        if memory is not None:  # labels as codes: tensors only
+            payload["support_memory"] = {
+                "X": torch.from_numpy(memory["X"]),
+                "codes": torch.from_numpy(np.searchsorted(self.classes_, memory["labels"])),
+                "keys": torch.from_numpy(memory["keys"]),
+            }
+        return payload
+
+    def _restore_payload(self, payload: dict, **kwargs) -> None:
+        super()._restore_payload(payload, **kwargs)
+        memory = payload.get("support_memory")
+        if memory is not None:
+            self._support_memory = {
+                "X": memory["X"].numpy(),
+                "labels": self.classes_[memory["codes"].numpy()],
+                "keys": memory["keys"].numpy(),
+            }
+
+
+def _smallest_per_class(y: np.ndarray, keys: np.ndarray, per_class: int) -> np.ndarray:
+    """Sorted row indices of the (at most) ``per_class`` smallest ``keys`` of each class."""
+    order = np.lexsort((keys, y))
+    sorted_y = y[order]
+    first = np.searchsorted(sorted_y, sorted_y, side="left")
+    return np.sort(order[np.arange(len(y)) - first < per_class])
