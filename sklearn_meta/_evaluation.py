@@ -15,7 +15,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ._core._inner import DIVERGENCE_FACTOR
-from ._core._meta import EpisodeBatch, episode_scores
+from ._core._meta import EpisodeBatch, episode_score_parts
 from ._core._model import evaluation_mode
 from ._validation import check_sample_weight, encode_groups
 from .exceptions import AdaptationWarning
@@ -73,7 +73,7 @@ class EpisodicEvaluationMixin:
             )
 
         with evaluation_mode(learner):  # validation scores during fit too
-            parts, steps_kept = episode_scores(
+            parts, steps_kept = episode_score_parts(
                 adapt_and_predict,
                 self._kind.score_parts,
                 evaluation.batch,

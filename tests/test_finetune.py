@@ -9,7 +9,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn_meta import MAMLRegressor
 from sklearn_meta._core._episodes import PooledClasses
 from sklearn_meta._core._inner import InnerLoop
-from sklearn_meta._core._meta import EpisodeBatch, episode_scores, map_episodes
+from sklearn_meta._core._meta import EpisodeBatch, episode_score_parts, map_episodes
 from sklearn_meta._core._model import MetaModel, build_mlp
 from sklearn_meta._core._tasks import CLASSIFICATION
 from sklearn_meta._finetune import (
@@ -208,7 +208,7 @@ def test_vmap_and_loop_adapt_alike(head, head_only):
         return learner.adapt_and_predict(xs, ys, xq, 3, loop)
 
     scores = [
-        episode_scores(
+        episode_score_parts(
             adapt_and_predict,
             CLASSIFICATION.score_parts,
             batch,

@@ -189,6 +189,17 @@ class Prepared:
         )
 
 
+def prepare(
+    protocol: Protocol, settings: SpeedSettings, device: str, random_state: int
+) -> Prepared:
+    """The protocol's estimator after one outer step on its pool of
+    ``settings.pool_size``, with its episodes."""
+    return Prepared.fit(
+        protocol.estimator(device, random_state),
+        *protocol.data(settings.pool_size[protocol.name], random_state),
+    )
+
+
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -483,10 +494,7 @@ def run_speed(
     throughputs, sampling = [], {}
     for name, protocol in PROTOCOLS.items():
         progress(f"speed: {name}: preparing a pool of {settings.pool_size[name]}")
-        prepared = Prepared.fit(
-            protocol.estimator(str(resolved), random_state),
-            *protocol.data(settings.pool_size[name], random_state),
-        )
+        prepared = prepare(protocol, settings, str(resolved), random_state)
         progress(f"speed: {name}: timing {len(ORDERS) * len(PATHS)} configurations")
         throughputs.append(throughput(prepared, settings, name))
         sampling[name] = sampling_seconds(prepared, settings.sampling_draws)
@@ -507,10 +515,7 @@ def run_speed(
             f"{settings.warmup} warm-up steps. Every configuration starts from the same "
             "state and takes the same meta-batches (`meta_step` of the core on the "
             "estimator's learner, as in `fit`).",
-            "### Meta-training throughput\n\n"
-            + "\n".join(f"- {p.name}: {p.description}." for p in PROTOCOLS.values()),
-            throughput_table(throughputs),
-            throughput_notes(throughputs),
+            throughput_section(throughputs),
             "### Adaptation latency: `adapt(X_support, y_support).predict(X_query)` on one "
             "new task",
             latency_table(latencies),
@@ -526,6 +531,18 @@ def run_speed(
 
 def _verdict(met: bool) -> str:
     return "met" if met else "MISSED"
+
+
+def throughput_section(results: Sequence[Throughput]) -> str:
+    """The throughput heading with the protocols measured, the table and its notes."""
+    protocols = "\n".join(f"- {r.protocol}: {PROTOCOLS[r.protocol].description}." for r in results)
+    return "\n\n".join(
+        [
+            "### Meta-training throughput\n\n" + protocols,
+            throughput_table(results),
+            throughput_notes(results),
+        ]
+    )
 
 
 def throughput_table(results: Sequence[Throughput]) -> str:

@@ -159,7 +159,7 @@ def _sum_across_processes(total: Tensor, params: list[Tensor]) -> None:
         offset += p.numel()
 
 
-def episode_scores(
+def episode_score_parts(
     adapt_and_predict: EpisodeFn,
     score_parts: Callable[[Tensor, Tensor, Tensor], Tensor],
     batch: EpisodeBatch,
