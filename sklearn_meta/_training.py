@@ -218,9 +218,14 @@ class MetaTrainingMixin:
                         break
         except KeyboardInterrupt:
             self._rng.bit_generator.state = completed  # as if it stopped after that step
+            kept = (
+                "the best validated step (early_stopping)"
+                if validation is not None
+                else "the last complete step"
+            )
             warnings.warn(
                 f"Meta-training was interrupted after {self.n_iter_} steps (n_iter_); the "
-                "estimator keeps the parameters of the last complete step.",
+                f"estimator keeps the parameters of {kept}.",
                 RuntimeWarning,
                 stacklevel=3,
             )

@@ -184,6 +184,16 @@ def test_an_interrupted_fit_keeps_the_steps_it_completed(sinusoid, monkeypatch):
     assert np.isfinite(interrupted.predict(X)).all()
 
 
+def test_an_interrupted_early_stopped_fit_keeps_its_best_validated_step(sinusoid, monkeypatch):
+    X, y, groups = sinusoid
+    monkeypatch.setattr(training, "meta_step", _InterruptAt(26))
+    settings = dict(early_stopping=True, validation_interval=5, max_iter=40)
+    with pytest.warns(RuntimeWarning, match="after 25 steps .* best validated step"):
+        interrupted = MAMLRegressor(**{**FAST, **settings}).fit(X, y, groups)
+    assert len(interrupted.validation_scores_) == 5  # steps 5, 10, ..., 25
+    assert interrupted.best_validation_score_ == max(interrupted.validation_scores_)
+
+
 def test_an_interrupted_classifier_is_ready_to_predict(blobs_classes, monkeypatch):
     X, y = blobs_classes
     monkeypatch.setattr(training, "meta_step", _InterruptAt(3))
