@@ -9,6 +9,8 @@ import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import torch
+
 from . import __version__
 from ._benchmarks import TABLES, BenchmarkOptions, default_tables, run_benchmarks
 from ._benchmarks._classification import ALGORITHMS
@@ -56,12 +58,25 @@ def _at_least_two(text: str) -> int:
 
 
 def _device(text: str) -> str:
-    """An argument type: ``auto`` or a torch device that this machine has."""
-    try:
-        resolve_device(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+    """An argument type: ``auto`` or the name of a torch device (whether this
+    machine has it is checked before running, see :func:`_check_device`)."""
+    if text != "auto":
+        try:
+            torch.device(text)
+        except (RuntimeError, TypeError):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a torch device; use auto, cpu, cuda, cuda:<index> or mps"
+            ) from None
     return text
+
+
+def _check_device(args: argparse.Namespace) -> None:
+    """A ValueError, before any work, when ``--device`` names a device this machine lacks."""
+    if getattr(args, "device", None) is not None:
+        try:
+            resolve_device(args.device)
+        except ValueError as error:
+            raise ValueError(f"--device: {error}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -307,6 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(args, "check"):
         args.check(args)
     try:
+        _check_device(args)
         args.run(args)
     except ValueError as error:  # options the estimators refuse: an error, not a traceback
         parser.exit(2, f"{parser.prog}: error: {error}\n")

@@ -94,8 +94,16 @@ def test_a_device_this_machine_lacks_is_a_one_line_error(command, monkeypatch, c
     with pytest.raises(SystemExit) as raised:
         main([command, "--device", "cuda"])
     assert raised.value.code == 2
-    message = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "--device" in message and "'cuda' was requested but is not available" in message
+    (message,) = capsys.readouterr().err.strip().splitlines()  # one line, no usage dump
+    assert message.startswith("sklearn-meta: error: --device:")
+    assert "'cuda' was requested but is not available" in message
+
+
+def test_a_device_name_torch_does_not_know_is_an_option_error(capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["demo", "--device", "gpu0"])
+    assert raised.value.code == 2
+    assert "'gpu0' is not a torch device" in capsys.readouterr().err
 
 
 def test_a_value_error_while_running_is_a_one_line_error(monkeypatch, capsys):
