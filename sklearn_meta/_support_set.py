@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import torch
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -33,7 +34,7 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validat
 
 from ._adapter import ResolvedEstimator, resolve_meta_estimator
 from ._base import BaseMetaEstimator
-from ._core._tasks import combine_scores
+from ._core._tasks import REGRESSION, combine_scores
 from ._docs import document_parameters
 from ._front_door import _FrontDoor
 from ._validation import (
@@ -282,7 +283,8 @@ class _SupportSetBase(BaseEstimator):
             raise ValueError("sample_weight is zero for every sample; there is nothing to score.")
         settings = Settings(self.n_shots, self.n_queries, self.n_eval_episodes)
         seed = check_random_state(self.random_state).randint(2**31 - 1)
-        episodes, _ = sample_episodes(self, codes, labels, groups, settings, seed)
+        encoded_groups = encode_groups(groups, len(y))
+        episodes, _ = sample_episodes(self, codes, labels, encoded_groups, settings, seed)
         predicted = adapted_predictions(self, X, y, episodes.support, episodes.query)
         parts = [
             self._score_parts(y[query], y_pred, weights[query])
@@ -559,9 +561,11 @@ class SupportSetRegressor(RegressorMixin, _SupportSetBase):
 
     @staticmethod
     def _score_parts(y_true, y_pred, weight) -> tuple[float, float]:
-        mean = weight @ y_true / weight.sum()
-        total = weight @ np.square(y_true - mean)
-        return float(total - weight @ np.square(y_true - y_pred)), float(total)
+        # The meta-regressors' R² parts (constant query targets spread exactly zero).
+        output = torch.as_tensor(np.asarray(y_pred, dtype=np.float64))[:, None]
+        target = torch.as_tensor(np.asarray(y_true, dtype=np.float64))
+        parts = REGRESSION.score_parts(output, target, torch.as_tensor(weight))
+        return float(parts[0]), float(parts[1])
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

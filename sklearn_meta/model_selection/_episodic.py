@@ -196,9 +196,10 @@ def draw_episodes(
     generator seeded with ``seed``: the same episodes for every estimator."""
     X, y = meta._validate_X_y(X, y, reset=False)
     codes, labels = meta._encode_targets(y, fitting=False)
-    episodes, n_outputs = sample_episodes(meta, codes, labels, groups, settings, seed)
+    encoded_groups = encode_groups(groups, len(X))
+    episodes, n_outputs = sample_episodes(meta, codes, labels, encoded_groups, settings, seed)
     tensors = meta._tensors(X, codes)
-    tasks = episode_tasks(*encode_groups(groups, len(X)), episodes.support)
+    tasks = episode_tasks(*encoded_groups, episodes.support)
     if labels is None:
         y_true = np.asarray(y)[episodes.query]
         return DrawnEpisodes(*tensors, episodes, 1, y_true, None, tasks)
@@ -208,18 +209,24 @@ def draw_episodes(
 
 
 def sample_episodes(
-    estimator, codes: np.ndarray, labels: np.ndarray | None, groups, settings: Settings, seed: int
+    estimator,
+    codes: np.ndarray,
+    labels: np.ndarray | None,
+    encoded_groups: tuple[np.ndarray, np.ndarray],
+    settings: Settings,
+    seed: int,
 ) -> tuple[Episodes, int]:
     """The row indices of ``settings.n_episodes`` episodes, drawn from the
     core's task pools by a generator seeded with ``seed``, and the classes of
     each (1 for regression).
 
     ``codes`` are class codes into ``labels`` (classification) or the targets
-    (regression, ``labels=None``). The episodes depend only on the targets,
-    ``groups``, ``settings`` and ``seed`` (and, for ``n_way=None``, on
+    (regression, ``labels=None``); ``encoded_groups`` is what ``encode_groups``
+    gives for the samples' groups. The episodes depend only on the targets,
+    the groups, ``settings`` and ``seed`` (and, for ``n_way=None``, on
     ``estimator.n_way``): every estimator with the same settings gets the same.
     """
-    group_codes, group_names = encode_groups(groups, len(codes))
+    group_codes, group_names = encoded_groups
     if labels is None:
         pool = _regression_pool(group_codes, group_names, settings)
     else:
@@ -377,8 +384,8 @@ def episode_scores(
         return looped_episode_scores(meta, X, y, groups, settings, metric, random_state, n_jobs)
     seed = check_random_state(random_state).randint(2**31 - 1)
     drawn = [draw_episodes(meta, X, y, groups, s, seed) for s in settings]
-    for s in settings:  # raise before any work for learners without inner steps
-        meta._adaptation_loop(s.inner_steps)
+    # before any work: an error for inner_steps given to learners without them
+    steps = [meta._adaptation_loop(s.inner_steps).steps for s in settings]
     n_parts = effective_n_jobs(n_jobs)
     jobs = [
         (i, start, stop)
@@ -391,8 +398,7 @@ def episode_scores(
     for i, episodes in enumerate(drawn):
         mine = [r for r, (j, *_) in zip(results, jobs, strict=True) if j == i]
         outputs, steps_kept = (np.concatenate(parts) for parts in zip(*mine, strict=True))
-        steps = meta._adaptation_loop(settings[i].inner_steps).steps
-        warn_diverged(steps_kept, steps, episodes.tasks, stacklevel=4)
+        warn_diverged(steps_kept, steps[i], episodes.tasks, stacklevel=4)
         scores.append(apply_metric(episodes, outputs, metric))
     return scores
 
@@ -477,7 +483,10 @@ def looped_episode_scores(
     y, codes, labels = episode_targets(y, is_classifier(estimator))
     check_consistent_length(X, y)
     seed = check_random_state(random_state).randint(2**31 - 1)
-    drawn = [sample_episodes(estimator, codes, labels, groups, s, seed)[0] for s in settings]
+    encoded_groups = encode_groups(groups, len(codes))
+    drawn = [
+        sample_episodes(estimator, codes, labels, encoded_groups, s, seed)[0] for s in settings
+    ]
     n_parts = effective_n_jobs(n_jobs)
     jobs = [
         (i, start, stop)
