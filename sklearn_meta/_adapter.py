@@ -1,8 +1,8 @@
 """Adaptation to one new task as an ordinary, clonable scikit-learn estimator.
 
 The meta-estimators' ``adapt`` returns a :class:`FewShotAdapter`, so this
-module imports none of them: it tells a meta-estimator of sklearn_meta, and
-a ``MetaClassifier`` or ``MetaRegressor`` in front of one, by what they do.
+module imports none of them: it tells a meta-estimator of sklearn_meta by
+what it does.
 """
 
 from __future__ import annotations
@@ -56,8 +56,7 @@ def resolve_meta_estimator(estimator) -> ResolvedEstimator:
     transforms the inputs first.
 
     A :class:`~sklearn.pipeline.Pipeline` puts its first steps in front of
-    its last one (nested pipelines too); ``MetaClassifier`` and
-    ``MetaRegressor`` hand over to their ``estimator_``. Any other estimator
+    its last one (nested pipelines too). Any other estimator
     with a public ``adapt(X_support, y_support)`` that returns a fitted
     estimator (such as ``SupportSetClassifier``) is taken as it is.
 
@@ -87,7 +86,7 @@ def resolve_meta_estimator(estimator) -> ResolvedEstimator:
         if len(estimator) == 1:
             return inner
         return ResolvedEstimator(inner.meta, (estimator[:-1], *inner.transformers))
-    if not has_public_adapt(estimator):  # every meta-estimator and front door has one
+    if not has_public_adapt(estimator):  # every meta-estimator has one
         raise TypeError(
             "estimator must be a meta-estimator of sklearn_meta (such as MAMLRegressor), "
             "MetaClassifier, MetaRegressor, an estimator with a public adapt (such as "
@@ -95,8 +94,6 @@ def resolve_meta_estimator(estimator) -> ResolvedEstimator:
             f"{type(estimator).__name__}."
         )
     check_is_fitted(estimator)
-    if hasattr(estimator, "_resolved_learner"):  # MetaClassifier or MetaRegressor
-        return estimator._resolved_learner()
     return ResolvedEstimator(estimator)
 
 

@@ -3,10 +3,11 @@
 :class:`BaseMetaEstimator` holds the algorithm hooks, the public API, input
 validation, adaptation to one task and prediction. Its parents hold the
 rest: meta-training (``_training``), episodic evaluation (``_evaluation``)
-and persistence (``_persistence``). Algorithms plug in through
-``_build_learner`` and ``_inner_loop``; regression and classification
-through ``_MetaRegressorBase`` (``_regressor``) and ``_MetaClassifierBase``
-(``_classifier``).
+and persistence (``_persistence``). The learning algorithm is a component,
+a :class:`~sklearn_meta.MetaAlgorithm`: the estimator's ``algorithm``
+parameter, or built from a preset's flat parameters (``_preset``).
+Regression and classification come in through ``_MetaRegressorBase``
+(``_regressor``) and ``_MetaClassifierBase`` (``_classifier``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import replace
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -23,13 +25,15 @@ from sklearn.utils.validation import validate_data
 from torch import nn
 
 from ._adapter import FewShotAdapter
+from ._algorithm import MetaAlgorithm, resolve_algorithm
 from ._core._inner import InnerLoop, split_steps_kept
 from ._core._model import AdaptedTask, MetaModel, run_in_dtype
 from ._core._tasks import REGRESSION, TaskKind, combine_scores
 from ._evaluation import EpisodicEvaluationMixin, warn_diverged
+from ._params import SHELL, validate_parameters
 from ._persistence import PersistenceMixin, save_estimator
 from ._training import MetaTrainingMixin
-from ._validation import check_int, check_numeric, check_parameters
+from ._validation import check_int, check_numeric
 
 _PREDICT_BATCH = 4096
 
@@ -40,23 +44,39 @@ class BaseMetaEstimator(
     """Meta-training, episodic scoring, adaptation and persistence."""
 
     _kind: TaskKind
-    # The name its messages give it: a MetaClassifier or MetaRegressor sets its
-    # own on the learner it builds, so that users read the name they used.
-    _public_name: str | None = None
+    #: The algorithm a preset (such as ``MAMLClassifier``) builds from its own
+    #: flat parameters; None where the ``algorithm`` parameter names it.
+    _preset: ClassVar[type[MetaAlgorithm] | None] = None
 
-    def _display_name(self) -> str:
-        """The name of this estimator in messages and progress bars."""
-        return self._public_name or type(self).__name__
+    # -- the algorithm -------------------------------------------------------
+    def _algorithm(self) -> MetaAlgorithm:
+        """The learning algorithm with the current parameters."""
+        if self._preset is not None:  # the algorithm's parameters this preset has
+            params = self.get_params(deep=False)
+            names = set(self._preset._get_param_names()) & params.keys()
+            return self._preset(**{name: params[name] for name in names})
+        return resolve_algorithm(self.algorithm, self._kind)
 
-    # -- hooks -------------------------------------------------------------
-    @abstractmethod
+    def _setting(self, name: str):
+        """Shell parameter ``name``; None stands for the algorithm's
+        recommendation, else the default of the task kind."""
+        value = getattr(self, name)
+        if value is not None:
+            return value
+        recommended = self._algorithm().recommended.get(self._kind.name, {})
+        return recommended.get(name, SHELL[name].resolve(None, self._kind.name))
+
     def _build_learner(self, model: MetaModel) -> nn.Module:
         """The algorithm's torch module around a freshly built network."""
+        classes = getattr(self, "classes_", None)
+        n_classes = None if classes is None else len(classes)
+        return self._algorithm().build_learner(model, self._kind, n_classes)
 
-    @abstractmethod
     def _inner_loop(self, steps: int | None = None) -> InnerLoop:
         """The adaptation settings; ``steps`` overrides the training ones."""
+        return self._algorithm().inner_loop(self._kind, steps)
 
+    # -- hooks of the task kind --------------------------------------------
     @abstractmethod
     def _encode_targets(self, y, *, fitting: bool, classes=None):
         """Validated targets as numbers the torch core uses, and the labels
@@ -197,17 +217,17 @@ class BaseMetaEstimator(
         return outputs
 
     def _adaptation_loop(self, steps: int | None = None) -> InnerLoop:
-        """The inner loop of ``score`` and ``adapt``: ``steps``, else
-        ``eval_inner_steps`` where the estimator has that parameter (prototypical
-        networks do not), else the training steps."""
-        if steps is not None and "inner_steps" not in self.get_params(deep=False):
+        """The inner loop of ``score`` and ``adapt``: ``steps``, else the
+        algorithm's evaluation steps, else the training steps."""
+        algorithm = self._algorithm()
+        if steps is not None and not algorithm.adapts_with_steps:
             raise ValueError(
-                f"{self._display_name()} adapts without gradient steps; "
+                f"{type(self).__name__} adapts without gradient steps; "
                 f"inner_steps={steps} does not apply."
             )
         if steps is None:
-            steps = getattr(self, "eval_inner_steps", None)
-        return replace(self._inner_loop(steps), guarded=True)
+            steps = algorithm.evaluation_steps()
+        return replace(algorithm.inner_loop(self._kind, steps), guarded=True)
 
     def _tensors(self, X, y):
         X_t = torch.tensor(X, dtype=torch.float32, device=self.device_)
@@ -252,7 +272,8 @@ class BaseMetaEstimator(
 
     # -- parameters ---------------------------------------------------------
     def _check_params(self) -> None:
-        check_parameters(self.get_params(deep=False))
+        validate_parameters(self.get_params(deep=False), SHELL)
+        self._algorithm().validate(self._kind)
         if self._kind is REGRESSION:  # R² of a query set needs two points
             check_int("n_queries", self.n_queries, 2)
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
@@ -11,7 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseMetaEstimator
-from ._core._episodes import ClassificationTasks
+from ._core._episodes import ClassificationTasks, PooledClasses
 from ._core._tasks import CLASSIFICATION, probabilities
 from ._validation import check_classes, check_numeric, merge_classes
 
@@ -128,7 +130,51 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
             )
         return np.searchsorted(self.classes_, y), self.classes_
 
+    def _validate_training_data(self, X, y, fresh: bool, classes, sample_weight=None):
+        previous = None if fresh else self.classes_
+        X, y, labels = super()._validate_training_data(X, y, fresh, classes, sample_weight)
+        if previous is not None and self._algorithm().pretrains:
+            if not np.isin(previous, labels).all():
+                raise ValueError(
+                    f"warm_start continues pretraining a head for the classes {previous!r}; "
+                    f"y has the classes {labels!r}. Set warm_start=False to start afresh."
+                )
+            if not np.array_equal(previous, labels):
+                self._grow_head(previous)
+        return X, y, labels
+
+    def _grow_head(self, previous: np.ndarray) -> None:
+        """Give a pretrained head a row for each class of ``classes_`` that
+        ``previous`` lacks, initialized as a fresh head's rows; the head's
+        optimizer state starts afresh. Learner and optimizer are replaced by
+        grown copies, so that a call that fails later keeps the old ones."""
+        learner = copy.deepcopy(self.learner_)
+        old = learner.model.head
+        seed = int(self._seeded_rng().integers(2**31 - 1))
+        seed = np.random.SeedSequence([seed, self.n_iter_]).generate_state(1)[0]
+        with torch.random.fork_rng(devices=[]):  # rows drawn from random_state alone
+            torch.manual_seed(int(seed))
+            head = type(old)(old.in_features, len(self.classes_)).to(old.weight.device)
+        kept = torch.as_tensor(np.searchsorted(self.classes_, previous), device=old.weight.device)
+        with torch.no_grad():
+            for name, value in head.named_parameters():
+                value[kept] = getattr(old, name)
+        learner.model.head = head
+        state = self._optimizer.state_dict()
+        names = [name for name, _ in learner.named_parameters()]
+        state["state"] = {
+            index: value
+            for index, value in state["state"].items()
+            if not names[index].startswith("model.head.")
+        }
+        optimizer = torch.optim.Adam(learner.parameters(), lr=self._setting("meta_lr"))
+        optimizer.load_state_dict(state)
+        self.learner_, self._optimizer = learner, optimizer
+
     def _task_pool(self, y, groups, group_names, labels, *, evaluating: bool, weights=None):
+        if not evaluating and self._algorithm().pretrains:  # minibatches of the pooled classes
+            n_support, n_query = self.n_way * self.n_shots, self.n_way * self.n_queries
+            return PooledClasses(y, len(labels), n_support, n_query, weights)
         # A class unit is a (group, class) pair: episodes never mix groups.
         units, unit_ids = np.unique(np.stack([groups, y], axis=1), axis=0, return_inverse=True)
         unit_ids = unit_ids.ravel()
@@ -157,8 +203,17 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
         return by_class if weights is None else by_class * weights
 
     def _after_fit(self, X, y, *, streaming: bool = False) -> None:
+        """Prepare ``predict`` for the training classes (see the algorithm's ``fit_support``)."""
         self._support_memory = self._remembered(X, y, streaming)
-        X_support, y_support = self._training_support(X, y, streaming)
+        support = "support memory" if streaming else self._algorithm().fit_support
+        if support == "trained head":  # a row per training class already
+            self._set_predict_state(dict(self.learner_.model.named_parameters()))
+            return
+        if support == "all samples":
+            X_support, y_support = X, y
+        else:
+            memory = self._support_memory
+            X_support, y_support = memory["X"], np.searchsorted(self.classes_, memory["labels"])
         state = self._adapted_state(X_support, y_support, len(self.classes_), None)
         self._set_predict_state(state)
 
@@ -176,12 +231,6 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
         codes = np.searchsorted(self.classes_, labels)
         rows = _smallest_per_class(codes, keys, self.n_shots + self.n_queries)
         return {"X": X[rows], "labels": labels[rows], "keys": keys[rows]}
-
-    def _training_support(self, X, y, streaming: bool) -> tuple[np.ndarray, np.ndarray]:
-        """The samples the network adapts to for ``predict``, and their codes:
-        the support memory."""
-        memory = self._support_memory
-        return memory["X"], np.searchsorted(self.classes_, memory["labels"])
 
     def _fitted_payload(self) -> dict:
         payload = super()._fitted_payload()

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._maml import MAMLRegressor
+from ._presets._maml import MAMLRegressor
 from .datasets import make_sinusoid_tasks
 
 #: Seed of the unseen evaluation tasks: the same for every ``random_state``.

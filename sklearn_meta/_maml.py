@@ -14,17 +14,25 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from ._classifier import _MetaClassifierBase
+from ._algorithm import MetaAlgorithm
 from ._core._inner import InnerLoop, gradient_steps, learned_steps
 from ._core._learned_update import LSTMUpdate
 from ._core._learner import Learner
 from ._core._model import MetaModel, Params, with_head_rows
-from ._core._tasks import CLASSIFICATION
-from ._docs import document_parameters
-from ._regressor import _MetaRegressorBase
+from ._core._tasks import CLASSIFICATION, TaskKind
+from ._params import (
+    ADAPT_LAYERS,
+    EVAL_INNER_STEPS,
+    INNER_LR,
+    INNER_STEPS,
+    Param,
+    document_parameters,
+    one_of,
+)
+from ._validation import check_bool
 
 
-class MAML(Learner):
+class MAMLLearner(Learner):
     """A meta-learned initialization and, if the update rule is learned too,
     Meta-SGD's per-parameter rates or an LSTM update rule."""
 
@@ -90,262 +98,118 @@ class MAML(Learner):
         return gradient_steps(loss_of, params, self.learning_rates(loop), loop)
 
 
-class _MAMLMixin:
-    """The MAML family's hooks into the estimator shell."""
+@document_parameters
+class MAML(MetaAlgorithm):
+    """Model-agnostic meta-learning (Finn et al. 2017) and its variants.
 
-    def _build_learner(self, model: MetaModel) -> MAML:
-        return MAML(
-            model, self.inner_lr, self.inner_update, shared_head_row=self._kind is CLASSIFICATION
+    Meta-trains an initialization across tasks so that ``inner_steps``
+    gradient steps on a handful of examples fit a new task. Its settings
+    give first-order MAML, Meta-SGD (Li et al. 2017), a learned LSTM update
+    rule (Andrychowicz et al. 2016; Ravi & Larochelle 2017) and ANIL (Raghu
+    et al. 2019). For classification the head starts every class from one
+    shared meta-learned row (as in Unicorn-MAML, Ye & Chao 2022), so a task
+    may have any number of classes; ``inner_steps=0`` on regression trains
+    one network on the pooled tasks, the non-meta baseline.
+
+    {parameters}
+
+    See Also
+    --------
+    MAMLClassifier, MAMLRegressor : The same as estimators with flat parameters.
+
+    Examples
+    --------
+    >>> from sklearn_meta import MAML, MetaRegressor
+    >>> reg = MetaRegressor(MAML(inner_steps=2, first_order=True))
+    >>> reg.get_params()["algorithm__inner_lr"] is None  # 0.01 for regression
+    True
+    """
+
+    adapts_with_steps = True
+    shortcuts = {
+        "maml": {},
+        "fomaml": {"first_order": True},
+        "metasgd": {"inner_update": "meta-sgd"},
+        "anil": {"adapt_layers": "head"},
+        "lstm": {"inner_update": "lstm"},
+    }
+    _parameters = {
+        "inner_steps": replace(INNER_STEPS, by_kind={"classification": 5, "regression": 1}),
+        "inner_lr": replace(INNER_LR, by_kind={"classification": 0.4, "regression": 0.01}),
+        "first_order": Param(
+            "bool",
+            "Drop the second-order terms of the meta-gradient (first-order MAML).",
+            check_bool,
+        ),
+        "inner_update": Param(
+            '{"sgd", "meta-sgd", "lstm"}',
+            "The inner loop's update rule, meta-learned with the model unless "
+            '"sgd": gradient descent with step size ``inner_lr`` (MAML); with one '
+            'learned step size per parameter starting at ``inner_lr`` ("meta-sgd", '
+            "Meta-SGD); or gradient descent plus a correction of at most "
+            "``inner_lr`` per coordinate from a coordinate-wise LSTM fed each "
+            'gradient, which starts at zero ("lstm", Andrychowicz et al. 2016; Ravi '
+            "& Larochelle 2017).",
+            one_of("sgd", "meta-sgd", "lstm"),
+        ),
+        "adapt_layers": ADAPT_LAYERS,
+        "activation_checkpointing": Param(
+            "bool",
+            "Keep no activations of the inner steps for the meta-gradient: the "
+            "backward pass runs each inner step again. Second-order memory then "
+            "stays nearly flat in ``inner_steps``, for about one more inner step "
+            'of compute each. Not with ``inner_update="lstm"``; no effect with '
+            '``adapt_layers="head"`` (only the head adapts) or in prediction.',
+            check_bool,
+        ),
+        "eval_inner_steps": EVAL_INNER_STEPS,
+    }
+
+    def __init__(
+        self,
+        inner_steps=None,
+        inner_lr=None,
+        *,
+        first_order=False,
+        inner_update="sgd",
+        adapt_layers="all",
+        activation_checkpointing=False,
+        eval_inner_steps=None,
+    ):
+        self.inner_steps = inner_steps
+        self.inner_lr = inner_lr
+        self.first_order = first_order
+        self.inner_update = inner_update
+        self.adapt_layers = adapt_layers
+        self.activation_checkpointing = activation_checkpointing
+        self.eval_inner_steps = eval_inner_steps
+
+    def build_learner(self, model: MetaModel, kind: TaskKind, n_classes: int | None) -> MAMLLearner:
+        return MAMLLearner(
+            model,
+            self.setting("inner_lr", kind),
+            self.inner_update,
+            shared_head_row=kind is CLASSIFICATION,
         )
 
-    def _inner_loop(self, steps: int | None = None) -> InnerLoop:
+    def inner_loop(self, kind: TaskKind, steps: int | None = None) -> InnerLoop:
         return InnerLoop(
-            kind=self._kind,
-            steps=self.inner_steps if steps is None else steps,
-            lr=self.inner_lr,
+            kind=kind,
+            steps=self.setting("inner_steps", kind) if steps is None else steps,
+            lr=self.setting("inner_lr", kind),
             first_order=self.first_order,
             head_only=self.adapt_layers == "head",
             recompute=self.activation_checkpointing,
         )
 
-    def _check_params(self) -> None:
-        super()._check_params()
+    def evaluation_steps(self) -> int | None:
+        return self.eval_inner_steps
+
+    def validate(self, kind: TaskKind) -> None:
+        super().validate(kind)
         if self.activation_checkpointing and self.inner_update == "lstm":
             raise ValueError(
                 "activation_checkpointing=True is not available with inner_update='lstm' "
                 "(the LSTM rule keeps state across steps); use 'sgd' or 'meta-sgd', or "
                 "task_chunk_size to bound memory."
             )
-
-
-@document_parameters
-class MAMLRegressor(_MAMLMixin, _MetaRegressorBase):
-    """Model-agnostic meta-learning for regression (MAML, Meta-SGD, ANIL).
-
-    Meta-trains an initialization across tasks so that a few gradient steps
-    on a handful of examples fit a new task. Each group in ``fit`` is one
-    task; ``groups=None`` makes all the data one task. ``inner_steps=0``
-    trains one network on the pooled tasks instead: the non-meta baseline.
-
-    {parameters}
-
-    Attributes
-    ----------
-    learner_ : torch.nn.Module
-        The meta-learned network (``learner_.model``: backbone and head), and
-        the learned update rule: for "meta-sgd" the inner step sizes
-        (``learner_.inner_lrs``), for "lstm" the LSTM (``learner_.update_rule``).
-    {fitted_attributes}
-
-    See Also
-    --------
-    MAMLClassifier : The same for classification.
-    FewShotAdapter : Adaptation to one new task as a clonable estimator.
-
-    Examples
-    --------
-    >>> from sklearn_meta import MAMLRegressor
-    >>> from sklearn_meta.datasets import make_sinusoid_tasks
-    >>> X, y, groups = make_sinusoid_tasks(50, 20, random_state=0)
-    >>> maml = MAMLRegressor(max_iter=20, device="cpu", random_state=0)
-    >>> maml = maml.fit(X, y, groups=groups)
-    >>> X_new, y_new, _ = make_sinusoid_tasks(1, 15, random_state=1)
-    >>> task = maml.adapt(X_new[:5], y_new[:5], inner_steps=10)
-    >>> task.predict(X_new[5:]).shape
-    (10,)
-    """
-
-    def __init__(
-        self,
-        hidden_layer_sizes=(40, 40),
-        activation="relu",
-        *,
-        module=None,
-        input_shape=None,
-        n_shots=10,
-        n_queries=10,
-        inner_steps=1,
-        inner_lr=0.01,
-        first_order=False,
-        inner_update="sgd",
-        adapt_layers="all",
-        meta_lr=0.001,
-        meta_batch_size=25,
-        vectorize=True,
-        task_chunk_size=None,
-        activation_checkpointing=False,
-        max_iter=1000,
-        tol=None,
-        n_iter_no_change=10,
-        early_stopping=False,
-        validation_fraction=0.1,
-        validation_interval=10,
-        n_eval_episodes=100,
-        eval_inner_steps=None,
-        warm_start=False,
-        checkpoint_path=None,
-        checkpoint_every=100,
-        device="auto",
-        precision="float32",
-        compile=False,
-        random_state=None,
-        verbose=False,
-    ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.module = module
-        self.input_shape = input_shape
-        self.n_shots = n_shots
-        self.n_queries = n_queries
-        self.inner_steps = inner_steps
-        self.inner_lr = inner_lr
-        self.first_order = first_order
-        self.inner_update = inner_update
-        self.adapt_layers = adapt_layers
-        self.meta_lr = meta_lr
-        self.meta_batch_size = meta_batch_size
-        self.vectorize = vectorize
-        self.task_chunk_size = task_chunk_size
-        self.activation_checkpointing = activation_checkpointing
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.validation_interval = validation_interval
-        self.n_eval_episodes = n_eval_episodes
-        self.eval_inner_steps = eval_inner_steps
-        self.warm_start = warm_start
-        self.checkpoint_path = checkpoint_path
-        self.checkpoint_every = checkpoint_every
-        self.device = device
-        self.precision = precision
-        self.compile = compile
-        self.random_state = random_state
-        self.verbose = verbose
-
-
-@document_parameters
-class MAMLClassifier(_MAMLMixin, _MetaClassifierBase):
-    """Model-agnostic meta-learning for classification (MAML, Meta-SGD, ANIL).
-
-    An episode draws ``n_way`` classes (from one group, when ``groups`` is
-    given), ``n_shots`` support and ``n_queries`` query samples of each, with
-    labels shuffled per episode. The head starts every class from one shared
-    meta-learned row (as in Unicorn-MAML, Ye & Chao 2022), so ``adapt`` takes
-    any number of classes, new ones included.
-
-    {parameters}
-
-    Attributes
-    ----------
-    learner_ : torch.nn.Module
-        The meta-learned network (``learner_.model``: backbone and head), and
-        the learned update rule: for "meta-sgd" the inner step sizes
-        (``learner_.inner_lrs``), for "lstm" the LSTM (``learner_.update_rule``).
-    {fitted_attributes}
-    classes_ : ndarray of shape (n_classes,)
-        Class labels seen in ``fit``, or so far in ``partial_fit`` (sorted).
-    adapted_module_ : torch.nn.Module
-        The network adapted to the training classes, used by ``predict``.
-
-    See Also
-    --------
-    MAMLRegressor : The same for regression.
-    FewShotAdapter : Adaptation to one new task as a clonable estimator.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_digits
-    >>> from sklearn_meta import MAMLClassifier
-    >>> X, y = load_digits(return_X_y=True)
-    >>> X = X / 16
-    >>> train, new = y < 6, y >= 6
-    >>> maml = MAMLClassifier(n_way=3, max_iter=20, device="cpu", random_state=0)
-    >>> maml = maml.fit(X[train], y[train])
-    >>> task = maml.adapt(X[new][:20], y[new][:20], inner_steps=5)
-    >>> sorted(task.classes_.tolist())
-    [6, 7, 8, 9]
-    """
-
-    _parameter_docs = {
-        "inner_steps": (
-            "int",
-            "Gradient steps of the inner loop during meta-training. Every class "
-            "starts from the same head row, so the first step moves only the head; "
-            "the backbone adapts from the second step on.",
-        )
-    }
-
-    def __init__(
-        self,
-        hidden_layer_sizes=(40, 40),
-        activation="relu",
-        *,
-        module=None,
-        input_shape=None,
-        n_way=5,
-        n_shots=5,
-        n_queries=15,
-        class_weight=None,
-        inner_steps=5,
-        inner_lr=0.4,
-        first_order=False,
-        inner_update="sgd",
-        adapt_layers="all",
-        meta_lr=0.001,
-        meta_batch_size=16,
-        vectorize=True,
-        task_chunk_size=None,
-        activation_checkpointing=False,
-        max_iter=1000,
-        tol=None,
-        n_iter_no_change=10,
-        early_stopping=False,
-        validation_fraction=0.1,
-        validation_interval=10,
-        n_eval_episodes=100,
-        eval_inner_steps=None,
-        warm_start=False,
-        checkpoint_path=None,
-        checkpoint_every=100,
-        device="auto",
-        precision="float32",
-        compile=False,
-        random_state=None,
-        verbose=False,
-    ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.module = module
-        self.input_shape = input_shape
-        self.n_way = n_way
-        self.n_shots = n_shots
-        self.n_queries = n_queries
-        self.class_weight = class_weight
-        self.inner_steps = inner_steps
-        self.inner_lr = inner_lr
-        self.first_order = first_order
-        self.inner_update = inner_update
-        self.adapt_layers = adapt_layers
-        self.meta_lr = meta_lr
-        self.meta_batch_size = meta_batch_size
-        self.vectorize = vectorize
-        self.task_chunk_size = task_chunk_size
-        self.activation_checkpointing = activation_checkpointing
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.validation_interval = validation_interval
-        self.n_eval_episodes = n_eval_episodes
-        self.eval_inner_steps = eval_inner_steps
-        self.warm_start = warm_start
-        self.checkpoint_path = checkpoint_path
-        self.checkpoint_every = checkpoint_every
-        self.device = device
-        self.precision = precision
-        self.compile = compile
-        self.random_state = random_state
-        self.verbose = verbose

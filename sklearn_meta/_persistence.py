@@ -25,6 +25,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ._algorithm import MetaAlgorithm, algorithm_class, qualified_name
 from ._core._model import is_available, resolve_device
 
 _FORMAT = "sklearn-meta"
@@ -187,6 +188,9 @@ def encode(value):
     arrays and custom modules tagged so that ``decode`` restores them)."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, MetaAlgorithm):  # rebuilt from its class's name and parameters
+        params = value.get_params(deep=False)
+        return {"algorithm": qualified_name(type(value)), "params": encode(params)}
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -216,6 +220,8 @@ def decode(value):
         return np.array(decode(value["array"]), dtype=object if dtype.kind == "O" else dtype)
     if "tuple" in value:
         return tuple(decode(v) for v in value["tuple"])
+    if "algorithm" in value:
+        return algorithm_class(value["algorithm"])(**decode(value["params"]))
     return {decode(k): decode(v) for k, v in value["dict"]}
 
 
@@ -288,7 +294,7 @@ class PersistenceMixin:
         modules_to_device(self, self.device_)
         if hasattr(self, "_predict_state"):
             self._predict_state = {k: v.to(self.device_) for k, v in self._predict_state.items()}
-        self._optimizer = torch.optim.Adam(self.learner_.parameters(), lr=self.meta_lr)
+        self._optimizer = torch.optim.Adam(self.learner_.parameters(), lr=self._setting("meta_lr"))
         self._optimizer.load_state_dict(optimizer_state)
 
 

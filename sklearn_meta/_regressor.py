@@ -102,7 +102,7 @@ class _MetaRegressorBase(RegressorMixin, BaseMetaEstimator):
             task_ids, group_names[present], self.n_shots, self.n_queries, weights
         )
         if not evaluating and pool.n_tasks == 1:
-            _warn_single_task(self._display_name(), group_names[present[0]])
+            _warn_single_task(type(self).__name__, group_names[present[0]])
         return pool
 
     def _n_outputs(self, pool) -> int:

@@ -35,15 +35,8 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validat
 from ._adapter import ResolvedEstimator, resolve_meta_estimator
 from ._base import BaseMetaEstimator
 from ._core._tasks import REGRESSION, combine_scores
-from ._docs import document_parameters
-from ._front_door import _FrontDoor
-from ._validation import (
-    check_int,
-    check_numeric,
-    check_parameters,
-    check_sample_weight,
-    encode_groups,
-)
+from ._params import SHELL, document_parameters, validate_parameters
+from ._validation import check_int, check_numeric, check_sample_weight, encode_groups
 from .model_selection._episodic import (
     Settings,
     adapted_predictions,
@@ -314,7 +307,7 @@ class _SupportSetBase(BaseEstimator):
         return self._default_estimator() if self.estimator is None else self.estimator
 
     def _check_params(self) -> None:
-        check_parameters(self.get_params(deep=False))
+        validate_parameters(self.get_params(deep=False), SHELL)
         estimator = self._base_estimator()
         if not self._is_right_kind(estimator):
             raise TypeError(
@@ -323,7 +316,7 @@ class _SupportSetBase(BaseEstimator):
             )
         features = self.features
         inner = features.estimator if isinstance(features, FrozenEstimator) else features
-        if features is not None and not isinstance(inner, BaseMetaEstimator | _FrontDoor):
+        if features is not None and not isinstance(inner, BaseMetaEstimator):
             raise TypeError(
                 "features must be None or a meta-estimator of sklearn_meta (such as "
                 "ProtoNetClassifier), MetaClassifier or MetaRegressor, or a fitted one in "

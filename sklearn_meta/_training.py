@@ -75,12 +75,14 @@ class MetaTrainingMixin:
                 validation = self._evaluation_episodes(*validation[:3], names, labels)
         n_iter = max(self.max_iter - self.n_iter_, 0) if resume else self.max_iter
         if one_pass:
-            n_iter = -(-train_pool.n_tasks // self.meta_batch_size)
+            n_iter = -(-train_pool.n_tasks // self._setting("meta_batch_size"))
         try:
             self._meta_train(X_train, y_train, train_pool, validation, n_iter)
         except FloatingPointError:
             self._prepare_predict_after_failure(X, y, one_pass)
             raise
+        with torch.no_grad():
+            self._algorithm().finish_fit(self.learner_, self._tensors(X, y)[0])
         self._after_fit(X, y, streaming=one_pass)
         return self
 
@@ -137,13 +139,13 @@ class MetaTrainingMixin:
             backbone = build_backbone(
                 self.module,
                 n_features,
-                check_hidden_layer_sizes(self.hidden_layer_sizes),
+                check_hidden_layer_sizes(self._setting("hidden_layer_sizes")),
                 self.activation,
                 self.input_shape,
             ).to(self.device_)
             self.learner_ = self._build_learner(MetaModel(backbone, n_features)).to(self.device_)
         self.learner_.eval()  # adapt, predict and score; fit switches to training mode
-        self._optimizer = torch.optim.Adam(self.learner_.parameters(), lr=self.meta_lr)
+        self._optimizer = torch.optim.Adam(self.learner_.parameters(), lr=self._setting("meta_lr"))
         self.vectorized_ = None
         self.n_iter_ = 0
         self.loss_curve_ = []
@@ -179,7 +181,8 @@ class MetaTrainingMixin:
 
     def _meta_train(self, X, y, pool, validation, n_iter: int) -> None:
         for group in self._optimizer.param_groups:
-            group["lr"] = self.meta_lr
+            group["lr"] = self._setting("meta_lr")
+        batch_size = self._setting("meta_batch_size")
         X_t, y_t = self._tensors(X, y)
         n_outputs = self._n_outputs(pool)
         episode_loss = partial(
@@ -194,7 +197,7 @@ class MetaTrainingMixin:
         stopper = _Stopper(self.tol, self.n_iter_no_change, self.learner_ if validation else None)
         if validation is not None and self.validation_scores_ is None:
             self.validation_scores_ = []
-        progress = tqdm(range(n_iter), disable=not self.verbose, desc=self._display_name())
+        progress = tqdm(range(n_iter), disable=not self.verbose, desc=type(self).__name__)
         completed = self._rng.bit_generator.state  # the episode stream after the last step
         torch_seed = int(self._seeded_rng().integers(2**31 - 1))
         self.learner_.train()  # dropout, if the module has any, in meta-training only
@@ -202,7 +205,7 @@ class MetaTrainingMixin:
             with own_random_state(self.device_):
                 for index in progress:
                     _seed_torch(self.device_, torch_seed, self.n_iter_)
-                    episodes = pool.sample(self._rng, self.meta_batch_size)
+                    episodes = pool.sample(self._rng, batch_size)
                     batch = EpisodeBatch.gather(X_t, y_t, episodes)
                     if self.vectorized_ is None:
                         self.vectorized_ = self.vectorize and can_vectorize(episode_loss, batch)

@@ -14,7 +14,6 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_meta import FewShotAdapter, MAMLClassifier, MAMLRegressor, MetaClassifier
 from sklearn_meta._adapter import resolve_meta_estimator
-from sklearn_meta._front_door import InputCheck
 from sklearn_meta.datasets import make_few_shot_classification, make_sinusoid_tasks
 from sklearn_meta.exceptions import AdaptationWarning
 
@@ -210,19 +209,19 @@ def test_adapter_of_a_regression_pipeline(sinusoid):
 
 def test_resolve_meta_estimator_of_nested_pipelines(blobs_classes):
     X, y = blobs_classes
-    front = MetaClassifier("protonet", n_way=3, **FAST)
-    inner = make_pipeline(PCA(n_components=4, random_state=0), front)
+    clf = MetaClassifier("protonet", n_way=3, **FAST)
+    inner = make_pipeline(PCA(n_components=4, random_state=0), clf)
     pipe = make_pipeline(StandardScaler(), inner)
     with pytest.raises(NotFittedError):
         resolve_meta_estimator(pipe)
     pipe.fit(X[y < 8], y[y < 8])
     resolved = resolve_meta_estimator(pipe)
-    assert resolved.meta is front.estimator_
+    assert resolved.meta is clf
     np.testing.assert_allclose(
         resolved.transform(X), inner[0].transform(pipe[0].transform(X)), atol=1e-6
     )
-    alone = resolve_meta_estimator(front)  # only the front door's check of X in front
-    assert alone.meta is front.estimator_ and alone.transformers == (InputCheck(front),)
+    alone = resolve_meta_estimator(clf)  # a meta-estimator itself: nothing in front
+    assert alone.meta is clf and alone.transformers == ()
     logistic = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
     with pytest.raises(TypeError, match="Pipeline ending in one of them; got LogisticRegression"):
         resolve_meta_estimator(logistic)

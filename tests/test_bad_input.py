@@ -23,6 +23,7 @@ from sklearn_meta import (
     MetaRidgeClassifier,
     MetaRidgeRegressor,
     ProtoNetClassifier,
+    Reptile,
     ReptileClassifier,
     ReptileRegressor,
 )
@@ -49,31 +50,34 @@ ESTIMATORS = [
     MetaRidgeClassifier(**CLF),
     FineTuneRegressor(**SMALL, inner_steps=1),
     FineTuneClassifier(**CLF, inner_steps=1),
-    MetaClassifier("reptile", **CLF, inner_steps=1),
-    MetaRegressor("maml", **SMALL),
+    MetaClassifier(Reptile(inner_steps=1), **CLF),  # an algorithm component
+    MetaRegressor("maml", **SMALL),  # an algorithm by name
 ]
 
 
 def _name(estimator) -> str:
-    algorithm = getattr(estimator, "algorithm", None)
+    algorithm = estimator.get_params(deep=False).get("algorithm")
+    if algorithm is not None and not isinstance(algorithm, str):
+        algorithm = type(algorithm).__name__
     return type(estimator).__name__ + (f"-{algorithm}" if algorithm else "")
 
 
-def _learner_class(estimator) -> type:
-    """The class that does the work (the front door's learner, else itself)."""
-    if hasattr(estimator, "_algorithms"):
-        return estimator._algorithms[estimator.algorithm][0]
-    return type(estimator)
-
-
 def _has_param(estimator, name: str) -> bool:
-    return name in _learner_class(estimator)().get_params(deep=False)
+    """Whether the estimator or its algorithm has parameter ``name``."""
+    return name in estimator.get_params(deep=False) or name in estimator._algorithm().get_params()
+
+
+def _settable(estimator, name: str) -> str | None:
+    """The key ``set_params`` sets parameter ``name`` by: its own, or its
+    algorithm component's (None for an algorithm given by name)."""
+    params = estimator.get_params()
+    return next((key for key in (name, f"algorithm__{name}") if key in params), None)
 
 
 # Tests that apply to some estimators only take those (a skip would say nothing).
 CLASSIFIERS = [e for e in ESTIMATORS if is_classifier(e)]
 REGRESSORS = [e for e in ESTIMATORS if not is_classifier(e)]
-EPISODIC_CLASSIFIERS = [e for e in CLASSIFIERS if _learner_class(e) is not FineTuneClassifier]
+EPISODIC_CLASSIFIERS = [e for e in CLASSIFIERS if not e._algorithm().pretrains]
 
 
 def _only(estimators):
@@ -296,7 +300,7 @@ def test_tasks_or_classes_too_small_for_an_episode(fitted):
         groups = np.arange(len(X)) // 3
         match = r"Task 0 has 3 samples; each task needs at least n_shots \+ n_queries = 2 \+ 2"
     _fails(lambda: fitted.score(X, y, groups), ValueError, match, fitted, X)
-    if _learner_class(fitted) is not FineTuneClassifier:  # pretraining pools the classes
+    if not fitted._algorithm().pretrains:  # pretraining pools the classes
         _fails(lambda: fitted.fit(X, y, groups), ValueError, match, fitted, X)
 
 
@@ -352,7 +356,7 @@ _ESTIMATOR_PARAM_CASES = [
     (estimator, *case)
     for estimator in ESTIMATORS
     for case in PARAM_CASES
-    if _has_param(estimator, next(iter(case[0])))  # the one parameter the case sets
+    if _settable(estimator, next(iter(case[0])))  # the one parameter the case sets
 ]
 
 
@@ -364,18 +368,19 @@ _ESTIMATOR_PARAM_CASES = [
 )
 def test_bad_hyper_parameters(fitted, params, error, match):
     ((name, value),) = params.items()
+    key = _settable(fitted, name)  # "algorithm__inner_lr" on a component
     X, y, groups = _data(fitted)
     unchanged = Unchanged(fitted, X)
-    good = fitted.get_params(deep=False)[name]
-    fitted.set_params(**params)
+    good = fitted.get_params()[key]
+    fitted.set_params(**{key: value})
     try:
         with pytest.raises(error, match=match):
             fitted.fit(X, y, groups)
     finally:
-        fitted.set_params(**{name: good})
+        fitted.set_params(**{key: good})
     unchanged.check()
     with pytest.raises(error, match=match):  # the same from a fresh estimator
-        clone(fitted).set_params(**params).fit(X, y, groups)
+        clone(fitted).set_params(**{key: value}).fit(X, y, groups)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
@@ -467,7 +472,7 @@ def test_failed_adapter_refit_leaves_the_adapter(adapter):
     _fails(lambda: adapter.fit(X, y[:-1]), ValueError, "X has 6 samples but y has 5", adapter, X)
 
 
-def test_adapter_of_a_front_door_adapts_its_learner():
+def test_adapter_of_a_meta_classifier_adapts_like_its_adapt():
     meta = MetaClassifier("protonet", **CLF).fit(X_CLF, Y_CLF)
     X, y = X_CLF[[0, 1, 8, 9]], Y_CLF[[0, 1, 8, 9]]
     adapter = FewShotAdapter(meta).fit(X, y)
@@ -516,16 +521,16 @@ def test_warm_start_fit_with_other_features_leaves_the_model(fitted):
     unchanged.check()
 
 
-def test_front_door_warm_start_failure_keeps_the_learners_parameters():
+def test_warm_start_failure_keeps_the_learners_parameters():
     X, y, groups = _data(MAMLRegressor())
-    door = MetaRegressor("maml", **SMALL, warm_start=True).fit(X, y, groups)
-    learner = door.estimator_
-    unchanged = Unchanged(door, X)
-    door.set_params(n_shots=30)
+    reg = MetaRegressor("maml", **SMALL, warm_start=True).fit(X, y, groups)
+    learner = reg.learner_
+    unchanged = Unchanged(reg, X)
+    reg.set_params(n_shots=30)
     with pytest.raises(ValueError, match="each task needs at least n_shots"):
-        door.fit(X, y, groups)
-    door.set_params(n_shots=2)
-    assert door.estimator_ is learner
+        reg.fit(X, y, groups)
+    reg.set_params(n_shots=2)
+    assert reg.learner_ is learner
     unchanged.check()
 
 

@@ -75,13 +75,13 @@ def test_balanced_class_weight_is_the_balanced_sample_weight(blobs_classes):
         assert_same_parameters(balanced, plain)
 
 
-def test_front_door_passes_weights_on(blobs_classes):
+def test_an_algorithm_by_name_weighs_as_its_preset(blobs_classes):
     X, y = blobs_classes
     weights = np.where(y < 6, 2.0, 1.0)
-    door = MetaClassifier("anil", n_way=3, class_weight={0: 3.0}, **FAST)
-    door.fit(X, y, sample_weight=weights)
-    direct = MAMLClassifier(n_way=3, adapt_layers="head", class_weight={0: 3.0}, **FAST)
-    assert_same_parameters(door.estimator_, direct.fit(X, y, sample_weight=weights))
+    clf = MetaClassifier("anil", n_way=3, class_weight={0: 3.0}, **FAST)
+    clf.fit(X, y, sample_weight=weights)
+    preset = MAMLClassifier(n_way=3, adapt_layers="head", class_weight={0: 3.0}, **FAST)
+    assert_same_parameters(clf, preset.fit(X, y, sample_weight=weights))
 
 
 @pytest.mark.parametrize(

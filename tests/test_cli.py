@@ -267,7 +267,8 @@ def test_benchmark_defaults_reproduce_the_recorded_protocols(omniglot_root, monk
     assert classification["max_iter"] == 500 and classification["n_episodes"] == 600
     assert classification["shots"] == (1, 5)
     assert tuple(classification["algorithms"]) == (
-        "maml", "fomaml", "metasgd", "anil", "lstm", "reptile", "protonet", "ridge", "finetune"
+        "maml", "fomaml", "metasgd", "anil", "lstm", "reptile", "protonet", "ridge",
+        "simpleshot", "matching", "finetune",
     )  # fmt: skip
 
     calls.clear()

@@ -4,6 +4,7 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_meta import (
+    MAML,
     FineTuneClassifier,
     FineTuneRegressor,
     MAMLClassifier,
@@ -13,6 +14,7 @@ from sklearn_meta import (
     MetaRidgeClassifier,
     MetaRidgeRegressor,
     ProtoNetClassifier,
+    Reptile,
     ReptileClassifier,
     ReptileRegressor,
 )
@@ -47,6 +49,9 @@ ESTIMATORS = [
     FineTuneRegressor(**SMALL, inner_steps=3, adapt_layers="head"),
     MetaClassifier("protonet", n_way=2, **SMALL),
     MetaRegressor("anil", **SMALL),
+    # algorithm components: nested parameters, cloned with the estimator
+    MetaClassifier(MAML(inner_steps=1), n_way=2, **SMALL),
+    MetaRegressor(Reptile(inner_steps=2), **SMALL),
 ]
 
 

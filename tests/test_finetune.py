@@ -6,19 +6,13 @@ import pytest
 import torch
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
-from sklearn_meta import MAMLRegressor
+from sklearn_meta import FineTuneClassifier, FineTuneRegressor, MAMLRegressor
 from sklearn_meta._core._episodes import PooledClasses
 from sklearn_meta._core._inner import InnerLoop
 from sklearn_meta._core._meta import EpisodeBatch, episode_score_parts, map_episodes
 from sklearn_meta._core._model import MetaModel, build_mlp
 from sklearn_meta._core._tasks import CLASSIFICATION
-from sklearn_meta._finetune import (
-    COSINE_SCALE,
-    Baseline,
-    CosineHead,
-    FineTuneClassifier,
-    FineTuneRegressor,
-)
+from sklearn_meta._finetune import COSINE_SCALE, Baseline, CosineHead
 from sklearn_meta.datasets import make_sinusoid_tasks
 
 FAST = dict(
@@ -31,7 +25,6 @@ FAST = dict(
     device="cpu",
     random_state=0,
 )
-
 
 
 @pytest.fixture(scope="module")
@@ -284,7 +277,7 @@ def test_warm_start_needs_the_same_classes(blobs_classes):
     "params, error, message",
     [
         (dict(head="dot"), ValueError, "head must be one of"),
-        (dict(inner_steps=None), TypeError, "inner_steps must be an int"),
+        (dict(inner_steps=1.5), TypeError, "inner_steps must be an int"),
         (dict(adapt_layers="body"), ValueError, "adapt_layers must be one of"),
     ],
 )

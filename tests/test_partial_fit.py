@@ -46,10 +46,6 @@ def _stream(classifier, X, y, n_calls=3, **kwargs):
     return classifier
 
 
-def _learner(classifier):
-    return getattr(classifier, "estimator_", classifier)
-
-
 @pytest.mark.parametrize("classifier", CLASSIFIERS, ids=IDS)
 def test_streamed_classes_are_all_predicted(classifier, blobs_classes):
     X, y = blobs_classes
@@ -122,14 +118,13 @@ def test_class_weight_follows_the_new_classes(blobs_classes):
 
 
 def _snapshot(classifier, X):
-    learner = _learner(classifier)
     return (
         classifier.classes_.copy(),
         classifier.predict_proba(X),
-        learner.n_iter_,
-        {k: v.clone() for k, v in learner.learner_.state_dict().items()},
-        {k: v.copy() for k, v in learner._support_memory.items()},
-        learner._rng.bit_generator.state,
+        classifier.n_iter_,
+        {k: v.clone() for k, v in classifier.learner_.state_dict().items()},
+        {k: v.copy() for k, v in classifier._support_memory.items()},
+        classifier._rng.bit_generator.state,
     )
 
 

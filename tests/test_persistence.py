@@ -279,9 +279,7 @@ def test_a_failed_resume_leaves_a_fitted_model_as_it_was(sinusoid, tmp_path):
     np.testing.assert_array_equal(fitted.predict(X), before)
 
 
-def test_a_non_finite_loss_leaves_the_last_finite_parameters_in_the_checkpoint(
-    sinusoid, tmp_path
-):
+def test_a_non_finite_loss_leaves_the_last_finite_parameters_in_the_checkpoint(sinusoid, tmp_path):
     X, y, groups = sinusoid
     path = tmp_path / "run.pt"
     maml = MAMLRegressor(checkpoint_path=path, inner_lr=1e3, meta_lr=10.0, **FAST)

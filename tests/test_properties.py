@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from sklearn_meta import (
+    MAML,
     FineTuneClassifier,
     FineTuneRegressor,
     MAMLClassifier,
@@ -33,7 +34,7 @@ CLASSIFIERS = [
     partial(ProtoNetClassifier, **FAST),
     partial(MetaRidgeClassifier, **FAST),
     partial(FineTuneClassifier, **FAST, inner_steps=2),
-    partial(MetaClassifier, "anil", **FAST, inner_steps=1),
+    partial(MetaClassifier, MAML(inner_steps=1, adapt_layers="head"), **FAST),
 ]
 REGRESSORS = [
     partial(MAMLRegressor, **FAST),

@@ -6,15 +6,14 @@ import pytest
 import torch
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
-from sklearn_meta import _protonet
+from sklearn_meta import ProtoNetClassifier, _protonet
 from sklearn_meta._core._inner import InnerLoop
 from sklearn_meta._core._meta import EpisodeBatch, can_vectorize, map_episodes
 from sklearn_meta._core._model import build_backbone
 from sklearn_meta._core._tasks import CLASSIFICATION
-from sklearn_meta._protonet import ProtoNet, ProtoNetClassifier
+from sklearn_meta._protonet import ProtoNetLearner
 
 FAST = dict(max_iter=20, n_eval_episodes=20, device="cpu", random_state=0)
-
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +150,7 @@ def _episode_losses_and_gradients(learner, batch, vectorize, n_outputs):
 def test_vmap_and_loop_give_the_same_losses_and_gradients(distance, module):
     torch.manual_seed(0)
     backbone = build_backbone(module, 64, (16, 16), "relu", input_shape=(1, 8, 8))
-    learner = ProtoNet(backbone, distance)
+    learner = ProtoNetLearner(backbone, distance)
     g = torch.Generator().manual_seed(1)
     batch = EpisodeBatch(
         torch.randn(4, 6, 64, generator=g),

@@ -10,21 +10,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch.func import functional_call
 
-from sklearn_meta import MAMLRegressor
+from sklearn_meta import MAMLRegressor, ReptileClassifier, ReptileRegressor
 from sklearn_meta._core._inner import InnerLoop
 from sklearn_meta._core._meta import EpisodeBatch, map_episodes
 from sklearn_meta._core._model import MetaModel, build_mlp
 from sklearn_meta._core._tasks import CLASSIFICATION, REGRESSION
-from sklearn_meta._reptile import (
-    Reptile,
-    ReptileClassifier,
-    ReptileRegressor,
-    inner_minibatches,
-)
+from sklearn_meta._reptile import ReptileLearner, inner_minibatches
 from sklearn_meta.datasets import make_sinusoid_tasks
 
 FAST = dict(max_iter=20, n_eval_episodes=20, device="cpu", random_state=0)
-
 
 
 # -- the learner: Reptile's update as a gradient ----------------------------------
@@ -32,7 +26,7 @@ FAST = dict(max_iter=20, n_eval_episodes=20, device="cpu", random_state=0)
 
 def _learner(n_features=3, seed=0):
     torch.manual_seed(seed)
-    return Reptile(MetaModel(build_mlp(n_features, (16, 16), "tanh"), n_features), 0.1)
+    return ReptileLearner(MetaModel(build_mlp(n_features, (16, 16), "tanh"), n_features), 0.1)
 
 
 def _batch(kind, n_episodes=4, n_way=3, seed=0):

@@ -7,21 +7,14 @@ from sklearn import config_context
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
-from sklearn_meta import MAMLRegressor
+from sklearn_meta import MAMLRegressor, MetaRidgeClassifier, MetaRidgeRegressor
 from sklearn_meta._core._meta import EpisodeBatch, map_episodes
 from sklearn_meta._core._model import MetaModel, build_mlp
 from sklearn_meta._core._tasks import CLASSIFICATION, REGRESSION
-from sklearn_meta._ridge import (
-    MetaRidge,
-    MetaRidgeClassifier,
-    MetaRidgeRegressor,
-    RidgeLoop,
-    ridge_solve,
-)
+from sklearn_meta._ridge import RidgeLearner, RidgeLoop, ridge_solve
 from sklearn_meta.datasets import make_sinusoid_tasks
 
 FAST = dict(max_iter=20, n_eval_episodes=20, device="cpu", random_state=0)
-
 
 
 # -- the closed-form head ---------------------------------------------------------
@@ -144,7 +137,7 @@ def _meta_gradients(learner, batch, loop, n_outputs, vectorize):
 @pytest.mark.parametrize("classification", [False, True], ids=["regression", "classification"])
 def test_vmap_and_loop_give_the_same_meta_gradients(classification):
     torch.manual_seed(0)
-    learner = MetaRidge(MetaModel(build_mlp(3, (16,), "tanh"), 3), classification)
+    learner = RidgeLearner(MetaModel(build_mlp(3, (16,), "tanh"), 3), classification)
     g = torch.Generator().manual_seed(0)
     if classification:  # 3 classes: 9 support rows < 17 features (dual form)
         ys, yq, n_outputs = torch.arange(3).repeat(4, 3), torch.arange(3).repeat(4, 4), 3

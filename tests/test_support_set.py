@@ -291,11 +291,11 @@ def test_features_are_a_meta_learners_backbone_embedding(blob_split):
     np.testing.assert_allclose(
         fresh.adapt(X[support], y[support]).predict_proba(X[query]), proba, atol=1e-6
     )
-    front_door = MetaClassifier("protonet", **NETWORK, n_way=3, random_state=0)
-    via_front_door = SupportSetClassifier(features=front_door, n_way=3, random_state=0)
-    via_front_door.fit(X[train], y[train])
+    by_name = MetaClassifier("protonet", **NETWORK, n_way=3, random_state=0)
+    via_name = SupportSetClassifier(features=by_name, n_way=3, random_state=0)
+    via_name.fit(X[train], y[train])
     np.testing.assert_allclose(
-        via_front_door.adapt(X[support], y[support]).predict_proba(X[query]), proba, atol=1e-6
+        via_name.adapt(X[support], y[support]).predict_proba(X[query]), proba, atol=1e-6
     )
     # raw features give other predictions
     raw = SupportSetClassifier(n_way=3).fit(X[train], y[train]).adapt(X[support], y[support])

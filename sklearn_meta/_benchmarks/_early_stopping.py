@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._front_door import MetaClassifier
-from .._protonet import ProtoNetClassifier
+from .._estimators import MetaClassifier
+from .._presets._protonet import ProtoNetClassifier
 from ._classification import (
     N_QUERIES,
     SHOTS,
@@ -100,7 +100,7 @@ def _fit_and_score(
         n_episodes=n_episodes,
         random_state=params["random_state"],
     )
-    device = str(learner.estimator_.device_)
+    device = str(learner.device_)
     return learner, summarize(label, column, scores, seconds, device)
 
 
@@ -140,12 +140,11 @@ def study_learner(
             "n_iter_no_change": patience,
         }
         learner, result = _fit_and_score(params, data, column, algorithm, n_episodes)
-        estimator = learner.estimator_
-        kept = kept_step(estimator.validation_scores_, interval, estimator.n_iter_)
-        stopped[interval, patience] = Stopped(result, estimator.n_iter_, kept)
+        kept = kept_step(learner.validation_scores_, interval, learner.n_iter_)
+        stopped[interval, patience] = Stopped(result, learner.n_iter_, kept)
         progress(
             f"{name}, early stopping every {interval} steps, patience {patience}: "
-            f"{result.cell()} % (ran {estimator.n_iter_} steps, kept {kept}, "
+            f"{result.cell()} % (ran {learner.n_iter_} steps, kept {kept}, "
             f"{result.fit_seconds:.1f} s)"
         )
     return Study(algorithm, column, fixed, stopped)

@@ -55,10 +55,11 @@ class TaskKind:
     loss: Callable[[Tensor, Tensor], Tensor]
     score_parts: Callable[[Tensor, Tensor, Tensor], Tensor]
     target_dtype: torch.dtype
+    name: str
 
 
-REGRESSION = TaskKind(_squared_error, _r2_parts, torch.float32)
-CLASSIFICATION = TaskKind(_cross_entropy, _accuracy_parts, torch.long)
+REGRESSION = TaskKind(_squared_error, _r2_parts, torch.float32, "regression")
+CLASSIFICATION = TaskKind(_cross_entropy, _accuracy_parts, torch.long, "classification")
 
 
 def combine_scores(parts: np.ndarray) -> float:

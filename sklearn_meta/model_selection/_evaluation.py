@@ -9,7 +9,8 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._validation import check_int, check_option
-from ._episodic import Settings, check_settings, episode_scores, meta_estimator, resolve_metric
+from ._episodic import Settings, check_settings, episode_scores, meta_estimator
+from ._metrics import resolve_metric
 
 CURVE_PARAMETERS = ("n_shots", "inner_steps")
 

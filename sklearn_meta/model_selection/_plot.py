@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._adapter import resolve_meta_estimator
-from ._episodic import resolve_metric
 from ._evaluation import confidence_interval, few_shot_curve
+from ._metrics import resolve_metric
 
 _AXIS_LABELS = {
     "n_shots": "Shots (n_shots)",

@@ -6,15 +6,8 @@ from sklearn import get_config
 from sklearn.utils.metadata_routing import UNCHANGED, MetadataRequest
 
 from .._validation import check_bool, check_option
-from ._episodic import (
-    RESPONSE_METHODS,
-    Metric,
-    Settings,
-    check_settings,
-    episode_scores,
-    meta_estimator,
-    metric_name,
-)
+from ._episodic import Settings, check_settings, episode_scores, meta_estimator
+from ._metrics import RESPONSE_METHODS, Metric, metric_name
 
 _DEFAULTS = {
     "n_shots": 5,

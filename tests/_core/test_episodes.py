@@ -101,8 +101,9 @@ def test_equal_weights_of_any_scale_draw_as_no_weights():
         np.testing.assert_array_equal(_episode_rows(episodes), _episode_rows(draws[0]))
     y = np.repeat(np.arange(6), 5)
     draws = [
-        ClassificationTasks(y, np.arange(6), [np.arange(6)], np.array([None]), 3, 1, 2, weights)
-        .sample(np.random.default_rng(0), 9)
+        ClassificationTasks(
+            y, np.arange(6), [np.arange(6)], np.array([None]), 3, 1, 2, weights
+        ).sample(np.random.default_rng(0), 9)
         for weights in (None, np.full(30, 0.5))
     ]
     np.testing.assert_array_equal(_episode_rows(draws[1]), _episode_rows(draws[0]))

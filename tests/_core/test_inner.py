@@ -6,13 +6,13 @@ from sklearn_meta._core._inner import InnerLoop
 from sklearn_meta._core._meta import EpisodeBatch, map_episodes
 from sklearn_meta._core._model import MetaModel, build_backbone
 from sklearn_meta._core._tasks import CLASSIFICATION
-from sklearn_meta._maml import MAML
+from sklearn_meta._maml import MAMLLearner
 
 
-def _learner(layer: nn.Module, inner_update: str) -> MAML:
+def _learner(layer: nn.Module, inner_update: str) -> MAMLLearner:
     torch.manual_seed(0)
     backbone = build_backbone(nn.Sequential(nn.Linear(5, 8), layer, nn.Tanh()), 5, (), "tanh")
-    return MAML(MetaModel(backbone, 5), 0.4, inner_update)
+    return MAMLLearner(MetaModel(backbone, 5), 0.4, inner_update)
 
 
 def _batch(dtype=torch.float32) -> EpisodeBatch:

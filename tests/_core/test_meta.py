@@ -10,12 +10,14 @@ from sklearn_meta._core._inner import InnerLoop, gradient_steps
 from sklearn_meta._core._meta import EpisodeBatch, can_vectorize, map_episodes, meta_step
 from sklearn_meta._core._model import MetaModel, build_backbone, build_mlp
 from sklearn_meta._core._tasks import CLASSIFICATION, REGRESSION
-from sklearn_meta._maml import MAML
+from sklearn_meta._maml import MAMLLearner
 
 
 def _learner(inner_update="sgd", n_features=3, seed=0):
     torch.manual_seed(seed)
-    return MAML(MetaModel(build_mlp(n_features, (16, 16), "tanh"), n_features), 0.1, inner_update)
+    return MAMLLearner(
+        MetaModel(build_mlp(n_features, (16, 16), "tanh"), n_features), 0.1, inner_update
+    )
 
 
 def _regression_batch(n_episodes=6, n_features=3, seed=0):
@@ -167,7 +169,7 @@ def test_vectorize_false_takes_the_loop_path_to_the_same_model(sinusoid):
 
 
 def test_can_vectorize_detects_the_problem():
-    learner = MAML(MetaModel(DataDependent(3), 3), 0.1)
+    learner = MAMLLearner(MetaModel(DataDependent(3), 3), 0.1)
     loop = InnerLoop(REGRESSION, 1, 0.1)
 
     def loss(xs, ys, xq, yq):
@@ -179,7 +181,7 @@ def test_can_vectorize_detects_the_problem():
 def test_conv4_batch_norm_gives_the_same_meta_gradients_on_both_paths():
     torch.manual_seed(0)
     backbone = build_backbone("conv4", 64, (), "relu", input_shape=(1, 8, 8))
-    learner = MAML(MetaModel(backbone, 64), 0.4)
+    learner = MAMLLearner(MetaModel(backbone, 64), 0.4)
     g = torch.Generator().manual_seed(1)
     batch = EpisodeBatch(
         torch.randn(3, 4, 64, generator=g),

@@ -7,7 +7,7 @@ from sklearn_meta._core._meta import EpisodeBatch, map_episodes
 from sklearn_meta._core._model import MetaModel, build_backbone
 from sklearn_meta._core._norms import BatchNorm, InstanceNorm, LayerNorm, split_affine_norms
 from sklearn_meta._core._tasks import CLASSIFICATION
-from sklearn_meta._maml import MAML
+from sklearn_meta._maml import MAMLLearner
 
 
 class _Channels(nn.Module):
@@ -54,7 +54,7 @@ def test_vectorized_second_order_meta_gradient_equals_the_task_loop(name):
     """torch's batching rule alone is off by up to 1e-2 here (pytorch/functorch#534)."""
     model = MetaModel(build_backbone(_backbone(NORMS[name](), torch.float32), 5, (), "tanh"), 5)
     model = model.double()
-    learner = MAML(model, 0.4, "sgd")
+    learner = MAMLLearner(model, 0.4, "sgd")
     g = torch.Generator().manual_seed(0)
     batch = EpisodeBatch(
         torch.randn(3, 6, 5, generator=g, dtype=torch.float64),

@@ -4,7 +4,7 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_meta import MAMLClassifier, MAMLRegressor, MetaClassifier, ProtoNetClassifier
+from sklearn_meta import FineTune, MAMLClassifier, MAMLRegressor, MetaClassifier, ProtoNetClassifier
 from sklearn_meta.datasets import make_few_shot_classification
 
 SMALL_CLASSIFIER = dict(
@@ -64,8 +64,8 @@ def protonet(few_shot_classes):
 @pytest.fixture(scope="session")
 def finetune(few_shot_classes):
     X, y, train = few_shot_classes
-    front = MetaClassifier(algorithm="finetune", inner_steps=5, **SMALL_CLASSIFIER)
-    return front.fit(X[train], y[train])
+    baseline = MetaClassifier(FineTune(inner_steps=5), **SMALL_CLASSIFIER)
+    return baseline.fit(X[train], y[train])
 
 
 @pytest.fixture(scope="session")

@@ -9,18 +9,25 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_meta import MAMLClassifier
+from sklearn_meta._evaluation import EpisodicEvaluator
 from sklearn_meta.exceptions import AdaptationWarning
 from sklearn_meta.model_selection._episodic import (
-    Metric,
     Settings,
     _spans,
-    draw_episodes,
-    episode_outputs,
     episode_scores,
     meta_estimator,
-    predictions,
-    resolve_metric,
 )
+from sklearn_meta.model_selection._metrics import Metric, predictions, resolve_metric
+
+
+def draw_episodes(meta, X, y, groups, settings, seed):
+    return EpisodicEvaluator(meta).draw(X, y, groups, settings=settings, seed=seed)
+
+
+def own_score_parts(meta, X, y, groups=None):
+    """Each episode's score parts, as ``score`` takes them."""
+    evaluator = EpisodicEvaluator(meta)
+    return evaluator.score_parts(evaluator.draw(X, y, groups))
 
 
 def test_classification_scores_are_the_estimators_own(few_shot_classes, maml_classifier):
@@ -31,7 +38,7 @@ def test_classification_scores_are_the_estimators_own(few_shot_classes, maml_cla
     (scores,) = episode_scores(
         clf, X[~train], y[~train], None, [settings], Metric(accuracy_score), clf.random_state
     )
-    parts = clf._score_parts(X[~train], y[~train])
+    parts = own_score_parts(clf, X[~train], y[~train])
     np.testing.assert_allclose(scores, parts[:, 0], atol=1e-6)
     assert len(np.unique(scores)) > 1  # a real spread of episodes, not one value
 
@@ -44,7 +51,7 @@ def test_regression_errors_are_the_estimators_own(sine_split, maml_regressor):
     (mse,) = episode_scores(
         reg, X[held], y[held], groups[held], [settings], Metric(mean_squared_error), 0
     )
-    parts = reg._score_parts(X[held], y[held], groups[held])  # of standardized targets
+    parts = own_score_parts(reg, X[held], y[held], groups[held])  # of standardized targets
     squared_errors = (parts[:, 1] - parts[:, 0]) * reg.target_scale_**2
     np.testing.assert_allclose(mse * reg.n_queries, squared_errors, rtol=1e-4)
 
@@ -55,9 +62,9 @@ def test_draws_depend_only_on_random_state(few_shot_classes, maml_classifier, pr
     first = draw_episodes(maml_classifier, X[~train], y[~train], None, settings, 7)
     again = draw_episodes(protonet, X[~train], y[~train], None, settings, 7)
     other = draw_episodes(maml_classifier, X[~train], y[~train], None, settings, 8)
-    for a, b in zip(first.batch().tensors(), again.batch().tensors(), strict=True):
+    for a, b in zip(first.batch.tensors(), again.batch.tensors(), strict=True):
         assert a.equal(b)
-    assert not first.batch().x_support.equal(other.batch().x_support)
+    assert not first.batch.x_support.equal(other.batch.x_support)
 
 
 def test_episode_classes_map_outputs_back_to_labels(few_shot_classes, protonet):
@@ -68,7 +75,7 @@ def test_episode_classes_map_outputs_back_to_labels(few_shot_classes, protonet):
     assert drawn.classes.shape == (10, 3)
     assert drawn.y_true.shape == (10, 9)
     for e in range(10):  # episode-local query labels name the same classes as y_true
-        local = drawn.batch().y_query[e].numpy()
+        local = drawn.batch.y_query[e].numpy()
         np.testing.assert_array_equal(drawn.classes[e][local], drawn.y_true[e])
     logits = np.eye(3)[[2, 0, 1]]
     classes = np.array(["b", "c", "a"])
@@ -101,10 +108,11 @@ def test_spans_cover_whole_meta_batches():
 
 def test_outputs_per_meta_batch_match_one_call(few_shot_classes, maml_classifier):
     X, y, train = few_shot_classes
-    drawn = draw_episodes(maml_classifier, X[~train], y[~train], None, Settings(2, 3, 20), 0)
-    together, steps_kept = episode_outputs(maml_classifier, drawn, None)
+    evaluator = EpisodicEvaluator(maml_classifier)
+    drawn = evaluator.draw(X[~train], y[~train], settings=Settings(2, 3, 20), seed=0)
+    together, steps_kept = evaluator.outputs(drawn)
     halves = [
-        episode_outputs(maml_classifier, drawn, None, a, b)[0]
+        evaluator.outputs(drawn, None, a, b)[0]
         for a, b in [(0, 5), (5, 20)]  # runs that are not whole meta-batches
     ]
     assert together.shape == (20, 9, 3)
@@ -112,15 +120,14 @@ def test_outputs_per_meta_batch_match_one_call(few_shot_classes, maml_classifier
     # Runs of 5 and 15 episodes batch the float32 products differently from
     # runs of meta_batch_size: equal up to rounding, on any CPU's kernels.
     np.testing.assert_allclose(np.concatenate(halves), together, rtol=1e-5, atol=1e-6)
-    more_steps, _ = episode_outputs(maml_classifier, drawn, 10)
+    more_steps, _ = evaluator.outputs(drawn, 10)
     assert not np.allclose(more_steps, together)
 
 
-def test_meta_estimator_unwraps_pipelines_and_front_doors(few_shot_classes, finetune):
+def test_meta_estimator_unwraps_pipelines(few_shot_classes, finetune):
     X, y, train = few_shot_classes
     meta, X_seen = meta_estimator(finetune, X)
-    assert meta is finetune.estimator_  # behind the front door's check of X
-    assert X_seen.dtype == np.float32 and np.array_equal(X_seen, X.astype(np.float32))
+    assert meta is finetune and X_seen is X  # MetaClassifier adapts itself
     pipe = make_pipeline(StandardScaler(), MAMLClassifier(max_iter=2, device="cpu")).fit(X, y)
     meta, X_seen = meta_estimator(pipe, X)
     assert meta is pipe[-1]

@@ -5,13 +5,14 @@ import pytest
 from joblib import parallel_backend
 from sklearn.metrics import accuracy_score, make_scorer, mean_absolute_error
 
+from sklearn_meta._evaluation import EpisodicEvaluator
 from sklearn_meta.model_selection import (
     FewShotEvaluation,
     evaluate_few_shot,
     few_shot_curve,
     make_episodic_scorer,
 )
-from sklearn_meta.model_selection._episodic import Settings, _spans, draw_episodes, episode_outputs
+from sklearn_meta.model_selection._episodic import Settings, _spans
 from sklearn_meta.model_selection._evaluation import confidence_interval
 
 
@@ -88,15 +89,16 @@ def test_threads_give_the_same_scores(few_shot_classes, maml_classifier, serial_
 
 
 def test_what_a_worker_process_receives_gives_the_same_outputs(few_shot_classes, maml_classifier):
-    """Worker processes get the estimator and the drawn episodes pickled; a
-    real loky pool is left out here, as each worker spends seconds importing torch."""
+    """Worker processes get the evaluator (with its estimator) and the drawn
+    episodes pickled; a real loky pool is left out here, as each worker
+    spends seconds importing torch."""
     X, y, train = few_shot_classes
-    settings = Settings(2, 4, 40)
-    drawn = draw_episodes(maml_classifier, X[~train], y[~train], None, settings, 0)
-    serial, _ = episode_outputs(maml_classifier, drawn, None)
-    meta, shipped = pickle.loads(pickle.dumps((maml_classifier, drawn)))
-    spans = _spans(len(drawn), meta.meta_batch_size, 2)
-    parts = [episode_outputs(meta, shipped, None, start, stop)[0] for start, stop in spans]
+    evaluator = EpisodicEvaluator(maml_classifier)
+    drawn = evaluator.draw(X[~train], y[~train], settings=Settings(2, 4, 40), seed=0)
+    serial, _ = evaluator.outputs(drawn)
+    shipped_evaluator, shipped = pickle.loads(pickle.dumps((evaluator, drawn)))
+    spans = _spans(len(drawn), shipped_evaluator.episodes_per_call(), 2)
+    parts = [shipped_evaluator.outputs(shipped, None, start, stop)[0] for start, stop in spans]
     np.testing.assert_array_equal(np.concatenate(parts), serial)
 
 
