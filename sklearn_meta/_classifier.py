@@ -175,16 +175,11 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
         if not evaluating and self._algorithm().pretrains:  # minibatches of the pooled classes
             n_support, n_query = self.n_way * self.n_shots, self.n_way * self.n_queries
             return PooledClasses(y, len(labels), n_support, n_query, weights)
-        # A class unit is a (group, class) pair: episodes never mix groups.
-        units, unit_ids = np.unique(np.stack([groups, y], axis=1), axis=0, return_inverse=True)
-        unit_ids = unit_ids.ravel()
-        present = np.unique(units[:, 0])
-        group_of_unit = [np.flatnonzero(units[:, 0] == g) for g in present]
-        return ClassificationTasks(
-            unit_ids,
-            labels[units[:, 1]],
-            group_of_unit,
-            group_names[present],
+        return ClassificationTasks.of_groups(
+            y,
+            labels,
+            groups,
+            group_names,
             self.n_way,
             self.n_shots,
             self.n_queries,

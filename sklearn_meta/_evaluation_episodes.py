@@ -96,26 +96,22 @@ def sample_episodes(
 
 
 def _regression_pool(group_codes, group_names, settings: Settings) -> RegressionTasks:
-    present, task_ids = np.unique(group_codes, return_inverse=True)
-    return RegressionTasks(task_ids, group_names[present], settings.n_shots, settings.n_queries)
+    return RegressionTasks.of_groups(group_codes, group_names, settings.n_shots, settings.n_queries)
 
 
 def _classification_pool(
     estimator, codes, labels, group_codes, group_names, settings: Settings
 ) -> ClassificationTasks:
-    """Episodes of ``n_way`` classes of one group (a class is a (group, label) pair).
+    """Episodes of ``n_way`` classes of one group.
 
     ``n_way=None`` takes the estimator's, lowered (with a warning) to the
     classes the smallest group has (at least 2), as ``score`` does.
     """
-    units, unit_ids = np.unique(np.stack([group_codes, codes], axis=1), axis=0, return_inverse=True)
-    present = np.unique(units[:, 0])
-    group_of_unit = [np.flatnonzero(units[:, 0] == g) for g in present]
-    return ClassificationTasks(
-        unit_ids.ravel(),
-        labels[units[:, 1]],
-        group_of_unit,
-        group_names[present],
+    return ClassificationTasks.of_groups(
+        codes,
+        labels,
+        group_codes,
+        group_names,
         estimator.n_way if settings.n_way is None else settings.n_way,
         settings.n_shots,
         settings.n_queries,

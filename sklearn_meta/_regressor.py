@@ -97,12 +97,9 @@ class _MetaRegressorBase(RegressorMixin, BaseMetaEstimator):
             self.target_mean_, self.target_scale_ = 0.0, 1.0
 
     def _task_pool(self, y, groups, group_names, labels, *, evaluating: bool, weights=None):
-        present, task_ids = np.unique(groups, return_inverse=True)
-        pool = RegressionTasks(
-            task_ids, group_names[present], self.n_shots, self.n_queries, weights
-        )
+        pool = RegressionTasks.of_groups(groups, group_names, self.n_shots, self.n_queries, weights)
         if not evaluating and pool.n_tasks == 1:
-            _warn_single_task(type(self).__name__, group_names[present[0]])
+            _warn_single_task(type(self).__name__, pool.task_names[0])
         return pool
 
     def _n_outputs(self, pool) -> int:

@@ -146,6 +146,20 @@ class RegressionTasks:
         self.task_weights = _mean_weights(weights, members)
         self.n_shots, self.n_queries = n_shots, n_queries
         self.n_tasks = len(members)
+        self.task_names = task_names
+
+    @classmethod
+    def of_groups(
+        cls,
+        group_codes: np.ndarray,
+        group_names: np.ndarray,
+        n_shots: int,
+        n_queries: int,
+        weights: np.ndarray | None = None,
+    ) -> RegressionTasks:
+        """One task per group that ``group_codes`` (codes into ``group_names``) holds."""
+        present, task_ids = np.unique(group_codes, return_inverse=True)
+        return cls(task_ids, group_names[present], n_shots, n_queries, weights)
 
     def sample(self, rng: np.random.Generator, n_episodes: int) -> Episodes:
         tasks = _choose_rows(rng, self.n_tasks, n_episodes, self.task_weights)
@@ -196,6 +210,40 @@ class ClassificationTasks:
         )
         self.n_way, self.n_shots, self.n_queries = n_way, n_shots, n_queries
         self.n_tasks = max(1, len(members) // n_way)  # class-disjoint episodes in one pass
+
+    @classmethod
+    def of_groups(
+        cls,
+        codes: np.ndarray,
+        labels: np.ndarray,
+        group_codes: np.ndarray,
+        group_names: np.ndarray,
+        n_way: int,
+        n_shots: int,
+        n_queries: int,
+        weights: np.ndarray | None = None,
+        *,
+        evaluating: bool = False,
+    ) -> ClassificationTasks:
+        """Episodes of the samples' classes (``codes`` into ``labels``) within
+        their groups (``group_codes`` into ``group_names``): a class is a
+        (group, label) pair, so episodes never mix groups."""
+        units, unit_ids = np.unique(
+            np.stack([group_codes, codes], axis=1), axis=0, return_inverse=True
+        )
+        present = np.unique(units[:, 0])
+        group_of_unit = [np.flatnonzero(units[:, 0] == g) for g in present]
+        return cls(
+            unit_ids.ravel(),
+            labels[units[:, 1]],
+            group_of_unit,
+            group_names[present],
+            n_way,
+            n_shots,
+            n_queries,
+            weights,
+            evaluating=evaluating,
+        )
 
     def sample(self, rng: np.random.Generator, n_episodes: int) -> Episodes:
         group_probabilities = _probabilities(self.group_weights)
