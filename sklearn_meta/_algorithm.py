@@ -115,8 +115,10 @@ class MetaAlgorithm(BaseEstimator):
         return None
 
     def finish_fit(self, learner: Learner, X) -> None:
-        """Called after each fit with the training inputs (a tensor), before
-        ``predict`` adapts; for statistics of the training data."""
+        """Called after each fit, before ``predict`` adapts, for statistics of
+        the training inputs ``X`` (a float32 tensor on the learner's device):
+        every sample of ``fit``; after a classifier's ``partial_fit``, its
+        support memory, a uniform sample of every class seen so far."""
 
     def setting(self, name: str, kind: TaskKind):
         """The value of parameter ``name`` in tasks of ``kind``: what None

@@ -200,6 +200,8 @@ class _MetaClassifierBase(ClassifierMixin, BaseMetaEstimator):
     def _after_fit(self, X, y, *, streaming: bool = False) -> None:
         """Prepare ``predict`` for the training classes (see the algorithm's ``fit_support``)."""
         self._support_memory = self._remembered(X, y, streaming)
+        # After partial_fit, the memory stands for every sample seen so far.
+        self._finish_fit(self._support_memory["X"] if streaming else X)
         support = "support memory" if streaming else self._algorithm().fit_support
         if support == "trained head":  # a row per training class already
             self._set_predict_state(dict(self.learner_.model.named_parameters()))

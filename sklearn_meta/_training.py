@@ -81,8 +81,6 @@ class MetaTrainingMixin:
         except FloatingPointError:
             self._prepare_predict_after_failure(X, y, one_pass)
             raise
-        with torch.no_grad():
-            self._algorithm().finish_fit(self.learner_, self._tensors(X, y)[0])
         self._after_fit(X, y, streaming=one_pass)
         return self
 
@@ -253,6 +251,13 @@ class MetaTrainingMixin:
     def _after_fit(self, X, y, *, streaming: bool = False) -> None:
         """What predict needs besides the meta-learned parameters (``streaming``:
         after ``partial_fit``)."""
+        self._finish_fit(X)
+
+    def _finish_fit(self, X) -> None:
+        """The algorithm's statistics of the training inputs ``X`` (see ``finish_fit``)."""
+        X = torch.tensor(X, dtype=torch.float32, device=self.device_)
+        with torch.no_grad():
+            self._algorithm().finish_fit(self.learner_, X)
 
 
 class _Stopper:

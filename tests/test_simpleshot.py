@@ -136,6 +136,20 @@ def test_feature_mean_is_the_mean_training_feature(fitted, digits):
     assert "feature_mean" in learner.state_dict()
 
 
+def test_after_partial_fit_the_feature_mean_covers_every_class_seen(digits):
+    X, y = digits
+    est = MetaClassifier(SimpleShot(), **{**FAST, "max_iter": 5})
+    first, second = y < 3, (y >= 3) & (y < 6)
+    est.partial_fit(X[first], y[first]).partial_fit(X[second], y[second])
+    memory = est._support_memory["X"]
+    assert set(est._support_memory["labels"].tolist()) == set(range(6))
+    with torch.no_grad():
+        expected = est.learner_.backbone(torch.as_tensor(memory)).mean(0)
+        latest_only = est.learner_.backbone(torch.as_tensor(X[second])).mean(0)
+    torch.testing.assert_close(est.learner_.feature_mean, expected, atol=1e-5, rtol=1e-5)
+    assert (est.learner_.feature_mean - latest_only).abs().max() > 1e-3
+
+
 def test_a_class_without_support_samples_is_never_predicted(digits):
     X, y = digits
     part = y < 3
