@@ -18,16 +18,16 @@ import numpy as np
 
 from .._estimators import MetaClassifier
 from .._presets._protonet import ProtoNetClassifier
-from ._classification import (
+from ._learners import (
     N_QUERIES,
     SHOTS,
     Column,
     FewShotData,
     Result,
     episode_accuracies,
-    offline_pools,
     summarize,
 )
+from ._offline_pools import offline_pools
 from ._report import Progress, markdown_table, seconds_text
 
 ALGORITHMS = ("protonet", "maml")

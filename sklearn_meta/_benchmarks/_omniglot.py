@@ -14,15 +14,8 @@ from pathlib import Path
 
 from ..datasets import load_omniglot
 from ..datasets._omniglot import _find_source, _import_pillow
-from ._classification import (
-    SHOTS,
-    Column,
-    FewShotData,
-    evaluate_learners,
-    fit_times,
-    learner_table,
-    with_baseline,
-)
+from ._classification import fit_times, learner_table
+from ._learners import SHOTS, Column, FewShotData, evaluate_learners, with_baseline
 from ._report import Progress
 
 ALGORITHMS = ("protonet", "maml", "finetune")

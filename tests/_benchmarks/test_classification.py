@@ -2,16 +2,18 @@ import numpy as np
 import pytest
 
 from sklearn_meta import MetaClassifier, SupportSetClassifier
-from sklearn_meta._benchmarks._classification import (
-    SUPPORT_SET,
+from sklearn_meta._benchmarks._classification import learner_table
+from sklearn_meta._benchmarks._learners import (
     FewShotData,
     Result,
     evaluate_learners,
-    evaluate_support_set,
-    learner_table,
-    offline_pools,
     summarize,
     with_baseline,
+)
+from sklearn_meta._benchmarks._offline_pools import (
+    SUPPORT_SET,
+    evaluate_support_set,
+    offline_pools,
 )
 
 

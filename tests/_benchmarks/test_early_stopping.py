@@ -13,7 +13,6 @@ from sklearn_meta import (
     ReptileClassifier,
     ReptileRegressor,
 )
-from sklearn_meta._benchmarks._classification import FewShotData
 from sklearn_meta._benchmarks._early_stopping import (
     budgets,
     default_setting,
@@ -23,6 +22,7 @@ from sklearn_meta._benchmarks._early_stopping import (
     study_learner,
     summary_table,
 )
+from sklearn_meta._benchmarks._learners import FewShotData
 
 LEARNERS = [
     MAMLClassifier, MAMLRegressor, ReptileClassifier, ReptileRegressor, ProtoNetClassifier,
