@@ -57,6 +57,33 @@ class BaseMetaEstimator(
             return self._preset(**{name: params[name] for name in names})
         return resolve_algorithm(self.algorithm, self._kind)
 
+    def set_params(self, **params):
+        """Set the parameters of this estimator and of its algorithm.
+
+        ``algorithm__<name>`` on an algorithm given by name first replaces the
+        name by the component it stands for, so that
+        ``MetaClassifier().set_params(algorithm__inner_lr=0.1)`` gives
+        ``MAML(inner_lr=0.1)`` (and grid searches over it work).
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters, and ``algorithm__<name>`` for the algorithm's.
+
+        Returns
+        -------
+        self : object
+            The estimator.
+        """
+        nested = any(name.startswith("algorithm__") for name in params)
+        if (
+            nested
+            and "algorithm" not in params
+            and isinstance(getattr(self, "algorithm", None), str)
+        ):
+            self.algorithm = resolve_algorithm(self.algorithm, self._kind)
+        return super().set_params(**params)
+
     def _setting(self, name: str):
         """Shell parameter ``name``; None stands for the algorithm's
         recommendation, else the default of the task kind."""

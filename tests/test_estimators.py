@@ -236,6 +236,25 @@ def test_algorithm_parameters_belong_to_the_algorithm():
     assert clf.get_params()["algorithm__inner_lr"] == 0.1
 
 
+def test_parameters_of_an_algorithm_given_by_name(sinusoid):
+    clf = MetaClassifier().set_params(algorithm__inner_lr=0.1)
+    assert isinstance(clf.algorithm, MAML) and clf.algorithm.inner_lr == 0.1
+    reg = MetaRegressor("fomaml").set_params(algorithm__inner_steps=3)
+    assert reg.algorithm.get_params() == MAML(first_order=True, inner_steps=3).get_params()
+    with pytest.raises(ValueError, match="Invalid parameter 'inner_lr'"):
+        MetaClassifier("protonet").set_params(algorithm__inner_lr=0.1)
+    with pytest.raises(ValueError, match="Invalid parameter 'algorithm'"):
+        MAMLClassifier().set_params(algorithm__inner_lr=0.1)
+    X, y, groups = sinusoid
+    search = GridSearchCV(
+        MetaRegressor(max_iter=2, n_eval_episodes=4, device="cpu", random_state=0),
+        {"algorithm__inner_lr": [0.01, 0.02]},
+        cv=GroupKFold(2),
+        error_score="raise",
+    ).fit(X, y, groups=groups)
+    assert search.best_estimator_.algorithm.inner_lr in (0.01, 0.02)
+
+
 def test_algorithm_by_name_is_its_preset(blobs_classes):
     X, y = blobs_classes
     by_name = MetaClassifier("protonet", n_way=3, **FAST).fit(X, y)
