@@ -163,6 +163,10 @@ def resolve_algorithm(algorithm, kind: TaskKind) -> MetaAlgorithm:
             )
         cls, fixed = _SHORTCUTS[algorithm]
         return cls(**fixed)
+    if isinstance(algorithm, type) and issubclass(algorithm, MetaAlgorithm):
+        raise TypeError(
+            f"algorithm must be an instance: {algorithm.__name__}(), not the class itself."
+        )
     if not isinstance(algorithm, MetaAlgorithm):
         raise TypeError(
             "algorithm must be a name or a MetaAlgorithm such as MAML(), "

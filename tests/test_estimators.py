@@ -333,11 +333,13 @@ def test_unknown_algorithm_names_are_listed(sinusoid):
 
 def test_an_algorithm_must_be_a_meta_algorithm(blobs_classes):
     X, y = blobs_classes
-    for algorithm in (LogisticRegression(), MAML, None):
+    for algorithm in (LogisticRegression(), None):
         clf = MetaClassifier(algorithm, n_way=3, **FAST)
         with pytest.raises(TypeError, match="algorithm must be a name or a MetaAlgorithm"):
             clf.fit(X, y)
         assert not hasattr(clf, "learner_")
+    with pytest.raises(TypeError, match=r"an instance: MAML\(\), not the class"):
+        MetaClassifier(MAML, n_way=3, **FAST).fit(X, y)
 
 
 def test_a_classification_algorithm_is_refused_for_regression(sinusoid):
