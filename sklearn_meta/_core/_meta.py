@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -157,31 +156,3 @@ def _sum_across_processes(total: Tensor, params: list[Tensor]) -> None:
     for p in params:
         p.grad.copy_(flat[offset : offset + p.numel()].view_as(p))
         offset += p.numel()
-
-
-def episode_score_parts(
-    adapt_and_predict: EpisodeFn,
-    score_parts: Callable[[Tensor, Tensor, Tensor], Tensor],
-    batch: EpisodeBatch,
-    query_weights: Tensor,
-    vectorize: bool,
-    chunk_size: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-episode score parts of the query predictions after adapting on the
-    support, ``chunk_size`` episodes at a time: shape ``(n_episodes, 2)``.
-
-    ``adapt_and_predict(x_support, y_support, x_query)`` returns the query
-    outputs and the number of adaptation steps kept (see ``guarded_steps``);
-    those numbers come back too, shape ``(n_episodes,)``.
-    """
-    scores, steps_kept = [], []
-    for start in range(0, len(batch), chunk_size):
-        chunk = batch[start : start + chunk_size]
-        weights = query_weights[start : start + chunk_size]
-        with torch.no_grad():
-            outputs, kept = map_episodes(
-                lambda xs, ys, xq, yq: adapt_and_predict(xs, ys, xq), chunk, vectorize
-            )
-            scores.append(score_parts(outputs, chunk.y_query, weights).cpu().numpy())
-            steps_kept.append(kept.cpu().numpy())
-    return np.concatenate(scores).astype(np.float64), np.concatenate(steps_kept)
