@@ -10,7 +10,6 @@ classes. A good default stops close to the best fixed budget's accuracy.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,7 +23,7 @@ from ._learners import (
     Column,
     FewShotData,
     Result,
-    episode_accuracies,
+    fit_and_score,
     summarize,
 )
 from ._offline_pools import offline_pools
@@ -88,17 +87,8 @@ def _fit_and_score(
     """Fit one ``MetaClassifier`` and score it on the test episodes."""
     _, n_way, k = column
     learner = MetaClassifier(n_way=n_way, n_shots=k, n_queries=N_QUERIES, **params)
-    start = time.perf_counter()
-    learner.fit(data.X_train, data.y_train, data.groups_train)
-    seconds = time.perf_counter() - start
-    scores = episode_accuracies(
-        learner,
-        data,
-        n_way=n_way,
-        n_shots=k,
-        n_queries=N_QUERIES,
-        n_episodes=n_episodes,
-        random_state=params["random_state"],
+    scores, seconds = fit_and_score(
+        learner, data, n_way, k, N_QUERIES, n_episodes, params["random_state"]
     )
     device = str(learner.device_)
     return learner, summarize(label, column, scores, seconds, device)

@@ -141,17 +141,8 @@ def evaluate_learners(
                 verbose=sys.stderr.isatty(),
                 **(params or {}),
             )
-            start = time.perf_counter()
-            learner.fit(data.X_train, data.y_train, data.groups_train)
-            seconds = time.perf_counter() - start
-            scores = episode_accuracies(
-                learner,
-                data,
-                n_way=n_way,
-                n_shots=k,
-                n_queries=n_queries,
-                n_episodes=n_episodes,
-                random_state=random_state,
+            scores, seconds = fit_and_score(
+                learner, data, n_way, k, n_queries, n_episodes, random_state
             )
             device_used = str(learner.device_)
             result = summarize(algorithm, (pool, n_way, k), scores, seconds, device_used)
@@ -161,6 +152,32 @@ def evaluate_learners(
                 f"(fit {seconds:.1f} s on {device_used})"
             )
     return results
+
+
+def fit_and_score(
+    learner,
+    data: FewShotData,
+    n_way: int,
+    n_shots: int,
+    n_queries: int,
+    n_episodes: int,
+    random_state: int,
+) -> tuple[np.ndarray, float]:
+    """Fit ``learner`` on the training pool, then its accuracy on each test
+    episode (``episode_accuracies``); and the seconds the fit took."""
+    start = time.perf_counter()
+    learner.fit(data.X_train, data.y_train, data.groups_train)
+    seconds = time.perf_counter() - start
+    scores = episode_accuracies(
+        learner,
+        data,
+        n_way=n_way,
+        n_shots=n_shots,
+        n_queries=n_queries,
+        n_episodes=n_episodes,
+        random_state=random_state,
+    )
+    return scores, seconds
 
 
 def episode_accuracies(

@@ -4,14 +4,13 @@ support set alone."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from sklearn.datasets import load_digits
 
 from .._support_set import SupportSetClassifier
 from ..datasets import make_few_shot_classification, tasks_from_labeled
-from ._learners import N_QUERIES, SHOTS, FewShotData, Result, episode_accuracies, summarize
+from ._learners import N_QUERIES, SHOTS, FewShotData, Result, fit_and_score, summarize
 from ._report import Progress
 
 #: The row without meta-learning: SupportSetClassifier() on the raw features.
@@ -66,17 +65,8 @@ def evaluate_support_set(
         baseline = SupportSetClassifier(
             n_way=n_way, n_shots=k, n_queries=n_queries, random_state=random_state
         )
-        start = time.perf_counter()
-        baseline.fit(data.X_train, data.y_train, data.groups_train)
-        seconds = time.perf_counter() - start
-        scores = episode_accuracies(
-            baseline,
-            data,
-            n_way=n_way,
-            n_shots=k,
-            n_queries=n_queries,
-            n_episodes=n_episodes,
-            random_state=random_state,
+        scores, seconds = fit_and_score(
+            baseline, data, n_way, k, n_queries, n_episodes, random_state
         )
         result = summarize(SUPPORT_SET, (pool, n_way, k), scores, seconds)
         results.append(result)
