@@ -154,7 +154,8 @@ def algorithm_class(name: str) -> type[MetaAlgorithm]:
 
 
 def resolve_algorithm(algorithm, kind: TaskKind) -> MetaAlgorithm:
-    """The component ``algorithm`` names or is, checked for ``kind``."""
+    """The component ``algorithm`` is, or that its name (a shortcut for
+    ``kind``) stands for; its parameters are checked by ``validate``."""
     if isinstance(algorithm, str):
         names = [name for name, (cls, _) in _SHORTCUTS.items() if kind.name in cls.task_kinds]
         if algorithm not in names:
