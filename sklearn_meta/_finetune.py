@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from ._algorithm import MetaAlgorithm
 from ._core._inner import InnerLoop
 from ._core._learner import Learner
-from ._core._model import MetaModel, Params
+from ._core._model import MetaModel, Params, class_indicators
 from ._core._tasks import CLASSIFICATION, TaskKind
 from ._maml import MAMLLearner
 from ._params import ADAPT_LAYERS, INNER_LR, INNER_STEPS, Param, document_parameters, one_of
@@ -52,7 +52,7 @@ class CosineHead(nn.Linear):
     def fresh_parameters(self, features: Tensor, y: Tensor, n_outputs: int) -> Params:
         # A zero row has no direction; each class starts at its mean support
         # direction instead (weight imprinting, Qi et al. 2018).
-        members = (y[:, None] == torch.arange(n_outputs, device=y.device)).to(features.dtype)
+        members = class_indicators(y, n_outputs, features.dtype)
         rows = members.T @ F.normalize(features, dim=-1)
         return {"weight": F.normalize(rows, dim=-1)}
 

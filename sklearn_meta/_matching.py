@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from ._algorithm import MetaAlgorithm
 from ._core._inner import InnerLoop
 from ._core._learner import Learner
-from ._core._model import MetaModel, Params
+from ._core._model import MetaModel, Params, class_indicators
 from ._core._tasks import TaskKind
 from ._params import Param, document_parameters, one_of
 from ._protonet import NegativeSquaredEuclidean, ScaledCosine
@@ -68,7 +68,7 @@ class MatchingLearner(Learner):
 
     def adapt(self, x: Tensor, y: Tensor, n_outputs: int, loop: InnerLoop) -> Params:
         """The embedded support set and its one-hot labels (``loop`` is not used: no steps)."""
-        one_hot = (y[:, None] == torch.arange(n_outputs, device=y.device)).to(x.dtype)
+        one_hot = class_indicators(y, n_outputs, x.dtype)
         return {"support": self.embedding(x), "labels": one_hot}
 
     def predict_with(self, state: Params, x: Tensor) -> Tensor:

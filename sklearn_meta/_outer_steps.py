@@ -66,14 +66,9 @@ class OuterSteps:
         vectorized path (``vmap``) or the loop: each call takes one step on a
         meta-batch and returns its loss, synchronized."""
         estimator = copy.deepcopy(self.estimator).set_params(**params)
-        episode_loss = partial(
-            estimator.learner_.episode_loss,
-            n_outputs=estimator._n_outputs(self.pool),
-            loop=estimator._inner_loop(),
-        )
         return partial(
             meta_step,
-            episode_loss,
+            estimator._episode_loss(self.pool),
             optimizer=estimator._optimizer,
             vectorize=vectorize,
             chunk_size=estimator.task_chunk_size,

@@ -19,7 +19,7 @@ from ._algorithm import MetaAlgorithm
 from ._base import _PREDICT_BATCH
 from ._core._inner import InnerLoop
 from ._core._learner import Learner
-from ._core._model import MetaModel, Params
+from ._core._model import MetaModel, Params, class_indicators
 from ._core._tasks import TaskKind
 from ._params import Param, document_parameters, one_of
 
@@ -58,6 +58,26 @@ class ScaledCosine(nn.Module):
         return self.log_scale.exp() * similarity
 
 
+def embed(module: nn.Module, x: Tensor) -> Tensor:
+    """``module(x)``, at most ``_EMBED_BATCH`` rows at a time (in even chunks)."""
+    n_chunks = max(1, -(-x.shape[0] // _EMBED_BATCH))
+    return torch.cat([module(chunk) for chunk in x.tensor_split(n_chunks)])
+
+
+def class_means(features: Tensor, y: Tensor, n_classes: int) -> Params:
+    """Each class's mean feature (``means``, zero for a class without
+    samples) and its number of samples (``counts``); runs under ``vmap``."""
+    members = class_indicators(y, n_classes, features.dtype)
+    counts = members.sum(0)
+    return {"means": members.mT @ features / counts.clamp(min=1)[:, None], "counts": counts}
+
+
+def without_absent_classes(logits: Tensor, counts: Tensor) -> Tensor:
+    """``logits`` with -inf for the classes without support samples (only
+    classes declared to ``partial_fit`` without samples so far lack them)."""
+    return logits.masked_fill(counts == 0, -torch.inf)
+
+
 class ProtoNetLearner(Learner):
     """A meta-learned embedding and the nearest-prototype rule on top of it."""
 
@@ -71,28 +91,19 @@ class ProtoNetLearner(Learner):
         """The meta-learned embedding (there is no head)."""
         return self.embedding
 
-    def embed(self, x: Tensor) -> Tensor:
-        """Embeddings of ``x``, at most ``_EMBED_BATCH`` rows at a time (in even chunks)."""
-        n_chunks = max(1, -(-x.shape[0] // _EMBED_BATCH))
-        return torch.cat([self.embedding(chunk) for chunk in x.tensor_split(n_chunks)])
-
     def adapt(self, x: Tensor, y: Tensor, n_outputs: int, loop: InnerLoop) -> Params:
         """The prototypes of one support set (``loop`` is not used: no steps).
 
         The state also holds each class's support count; a class without
         samples gets no prototype.
         """
-        # One-hot matrix product instead of a loop over classes: runs under vmap.
-        members = (y[:, None] == torch.arange(n_outputs, device=y.device)).to(x.dtype)
-        counts = members.sum(0)
-        sums = members.mT @ self.embed(x)
-        return {"prototypes": sums / counts.clamp(min=1)[:, None], "counts": counts}
+        means = class_means(embed(self.embedding, x), y, n_outputs)
+        return {"prototypes": means["means"], "counts": means["counts"]}
 
     def predict_with(self, state: Params, x: Tensor) -> Tensor:
         """Logits of ``x`` for the classes of ``state``."""
-        logits = self.logits(self.embed(x), state["prototypes"])
-        # Only classes declared to partial_fit without samples so far lack them.
-        return logits.masked_fill(state["counts"] == 0, -torch.inf)
+        logits = self.logits(embed(self.embedding, x), state["prototypes"])
+        return without_absent_classes(logits, state["counts"])
 
     def materialize(self, state: Params) -> nn.Module:
         """A standalone module holding a copy of the embedding and the prototypes."""

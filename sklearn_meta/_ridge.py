@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from ._algorithm import MetaAlgorithm
 from ._core._inner import InnerLoop
 from ._core._learner import Learner
-from ._core._model import MetaModel, Params
+from ._core._model import MetaModel, Params, class_indicators
 from ._core._tasks import CLASSIFICATION, TaskKind
 from ._params import Param, document_parameters
 from ._validation import check_float
@@ -88,8 +88,7 @@ class RidgeLearner(Learner):
             targets = y[:, None]
             prior = torch.cat([params["head.weight"], params["head.bias"][:, None]], dim=1).T
         else:
-            classes = torch.arange(n_outputs, device=y.device)
-            targets = (y[:, None] == classes).to(features.dtype)
+            targets = class_indicators(y, n_outputs, features.dtype)
             prior = features.new_zeros(features.shape[1], n_outputs)
         weights = ridge_solve(features, targets, loop.alpha, prior)
         if self.log_scale is not None:

@@ -24,15 +24,9 @@ from ._core._model import MetaModel, Params
 from ._core._tasks import TaskKind
 from ._finetune import Baseline
 from ._params import Param, document_parameters, one_of
-from ._protonet import _EMBED_BATCH, NegativeSquaredEuclidean
+from ._protonet import NegativeSquaredEuclidean, class_means, embed, without_absent_classes
 
 FEATURE_TRANSFORMS = ("CL2N", "L2N", "UN")
-
-
-def embed(backbone: nn.Module, x: Tensor) -> Tensor:
-    """``backbone(x)``, at most ``_EMBED_BATCH`` rows at a time (in even chunks)."""
-    n_chunks = max(1, -(-x.shape[0] // _EMBED_BATCH))
-    return torch.cat([backbone(chunk) for chunk in x.tensor_split(n_chunks)])
 
 
 def transform_features(features: Tensor, mean: Tensor, feature_transform: str) -> Tensor:
@@ -49,7 +43,7 @@ def nearest_centroid_logits(features: Tensor, state: Params) -> Tensor:
     """Minus the squared Euclidean distance to each centroid; classes
     without support samples get -inf."""
     logits = NegativeSquaredEuclidean()(features, state["centroids"])
-    return logits.masked_fill(state["counts"] == 0, -torch.inf)
+    return without_absent_classes(logits, state["counts"])
 
 
 class SimpleShotLearner(Baseline):
@@ -77,11 +71,8 @@ class SimpleShotLearner(Baseline):
     def adapt(self, x: Tensor, y: Tensor, n_outputs: int, loop: InnerLoop) -> Params:
         """The class centroids of one support set and each class's support
         count (``loop`` is not used: no steps)."""
-        # One-hot matrix product instead of a loop over classes: runs under vmap.
-        members = (y[:, None] == torch.arange(n_outputs, device=y.device)).to(x.dtype)
-        counts = members.sum(0)
-        sums = members.mT @ self.features(x)
-        return {"centroids": sums / counts.clamp(min=1)[:, None], "counts": counts}
+        means = class_means(self.features(x), y, n_outputs)
+        return {"centroids": means["means"], "counts": means["counts"]}
 
     def predict_with(self, state: Params, x: Tensor) -> Tensor:
         """Logits of ``x``: minus its squared distances to the centroids of ``state``."""
@@ -176,8 +167,6 @@ class SimpleShot(MetaAlgorithm):
 
     def finish_fit(self, learner: SimpleShotLearner, X: Tensor) -> None:
         """Set the learner's ``feature_mean`` to the mean backbone feature of
-        ``X``, all the training inputs (summed in float64, in even chunks)."""
-        total = torch.zeros_like(learner.feature_mean, dtype=torch.float64)
-        for chunk in X.tensor_split(max(1, -(-len(X) // _EMBED_BATCH))):
-            total += learner.backbone(chunk).sum(0, dtype=torch.float64)
+        ``X``, all the training inputs (embedded in even chunks, summed in float64)."""
+        total = embed(learner.backbone, X).sum(0, dtype=torch.float64)
         learner.feature_mean.copy_(total / max(len(X), 1))

@@ -177,15 +177,19 @@ class MetaTrainingMixin:
         )
         return train, held_out
 
+    def _episode_loss(self, pool):
+        """The loss of one training episode drawn from ``pool``, as the outer
+        step maps it over a meta-batch."""
+        return partial(
+            self.learner_.episode_loss, n_outputs=self._n_outputs(pool), loop=self._inner_loop()
+        )
+
     def _meta_train(self, X, y, pool, validation, n_iter: int) -> None:
         for group in self._optimizer.param_groups:
             group["lr"] = self._setting("meta_lr")
         batch_size = self._setting("meta_batch_size")
         X_t, y_t = self._tensors(X, y)
-        n_outputs = self._n_outputs(pool)
-        episode_loss = partial(
-            self.learner_.episode_loss, n_outputs=n_outputs, loop=self._inner_loop()
-        )
+        episode_loss = self._episode_loss(pool)
         step = partial(
             meta_step,
             chunk_size=self.task_chunk_size,

@@ -188,6 +188,13 @@ def _check_input_shape(input_shape, n_features: int) -> tuple[int, ...] | None:
     return shape
 
 
+def class_indicators(y: Tensor, n_classes: int, dtype: torch.dtype) -> Tensor:
+    """One-hot rows of the class codes ``y``, shape ``(n, n_classes)``: a
+    product with them sums per class without a loop over classes, so it runs
+    under ``vmap``."""
+    return (y[:, None] == torch.arange(n_classes, device=y.device)).to(dtype)
+
+
 def with_head_rows(params: Params, n_rows: int) -> Params:
     """Repeat the shared head row ``n_rows`` times (one row per output)."""
     if n_rows == 1:
