@@ -10,14 +10,12 @@ new task is one forward pass, with no gradient steps.
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import Tensor, nn
 
 from ._algorithm import MetaAlgorithm
 from ._core._inner import InnerLoop
-from ._core._learner import Learner
+from ._core._learner import AdaptedState, Learner
 from ._core._model import MetaModel, Params, class_indicators
 from ._core._tasks import TaskKind
 from ._params import Param, document_parameters, one_of
@@ -81,21 +79,7 @@ class MatchingLearner(Learner):
 
     def materialize(self, state: Params) -> nn.Module:
         """A standalone module holding a copy of the embedding and the support set."""
-        return AdaptedMatchingNetwork(self, state)
-
-
-class AdaptedMatchingNetwork(nn.Module):
-    """A frozen copy of a :class:`MatchingLearner` with one task's support set: inputs to logits."""
-
-    def __init__(self, learner: MatchingLearner, state: Params):
-        super().__init__()
-        self.learner = copy.deepcopy(learner).requires_grad_(False)
-        self.register_buffer("support", state["support"].detach().clone())
-        self.register_buffer("labels", state["labels"].detach().clone())
-        self.eval()
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.learner.predict_with({"support": self.support, "labels": self.labels}, x)
+        return AdaptedState(self, state)
 
 
 @document_parameters

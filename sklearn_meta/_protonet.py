@@ -8,7 +8,6 @@ meta-learned: adapting to a new task is one forward pass, with no gradient steps
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
@@ -18,7 +17,7 @@ from torch import Tensor, nn
 from ._algorithm import MetaAlgorithm
 from ._base import _PREDICT_BATCH
 from ._core._inner import InnerLoop
-from ._core._learner import Learner
+from ._core._learner import AdaptedState, Learner
 from ._core._model import MetaModel, Params, class_indicators
 from ._core._tasks import TaskKind
 from ._params import Param, document_parameters, one_of
@@ -107,21 +106,7 @@ class ProtoNetLearner(Learner):
 
     def materialize(self, state: Params) -> nn.Module:
         """A standalone module holding a copy of the embedding and the prototypes."""
-        return AdaptedProtoNet(self, state)
-
-
-class AdaptedProtoNet(nn.Module):
-    """A frozen copy of a :class:`ProtoNetLearner` with one task's prototypes: inputs to logits."""
-
-    def __init__(self, learner: ProtoNetLearner, state: Params):
-        super().__init__()
-        self.learner = copy.deepcopy(learner).requires_grad_(False)
-        self.register_buffer("prototypes", state["prototypes"].detach().clone())
-        self.register_buffer("counts", state["counts"].detach().clone())
-        self.eval()
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.learner.predict_with({"prototypes": self.prototypes, "counts": self.counts}, x)
+        return AdaptedState(self, state)
 
 
 @document_parameters

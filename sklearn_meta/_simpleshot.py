@@ -12,14 +12,13 @@ followed by L2 normalization ("CL2N").
 
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._algorithm import MetaAlgorithm
 from ._core._inner import InnerLoop
+from ._core._learner import AdaptedState
 from ._core._model import MetaModel, Params
 from ._core._tasks import TaskKind
 from ._finetune import Baseline
@@ -79,31 +78,9 @@ class SimpleShotLearner(Baseline):
         return nearest_centroid_logits(self.features(x), state)
 
     def materialize(self, state: Params) -> nn.Module:
-        """A standalone module holding copies of the backbone, the feature mean
-        and the centroids."""
-        return AdaptedSimpleShot(self, state)
-
-
-class AdaptedSimpleShot(nn.Module):
-    """A frozen copy of a :class:`SimpleShotLearner`'s backbone with one
-    task's centroids: inputs to logits."""
-
-    def __init__(self, learner: SimpleShotLearner, state: Params):
-        super().__init__()
-        self.backbone = copy.deepcopy(learner.backbone).requires_grad_(False)
-        self.feature_transform = learner.feature_transform
-        self.register_buffer("feature_mean", learner.feature_mean.detach().clone())
-        self.register_buffer("centroids", state["centroids"].detach().clone())
-        self.register_buffer("counts", state["counts"].detach().clone())
-        self.eval()
-
-    def forward(self, x: Tensor) -> Tensor:
-        features = transform_features(
-            embed(self.backbone, x), self.feature_mean, self.feature_transform
-        )
-        return nearest_centroid_logits(
-            features, {"centroids": self.centroids, "counts": self.counts}
-        )
+        """A standalone module holding a copy of the learner (its backbone and
+        feature mean) and the centroids."""
+        return AdaptedState(self, state)
 
 
 @document_parameters

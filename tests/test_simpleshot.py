@@ -8,7 +8,8 @@ from sklearn.model_selection import GridSearchCV, GroupKFold
 
 import sklearn_meta
 from sklearn_meta import MetaClassifier, MetaRegressor, SimpleShot
-from sklearn_meta._simpleshot import AdaptedSimpleShot, SimpleShotLearner
+from sklearn_meta._core._learner import AdaptedState
+from sklearn_meta._simpleshot import SimpleShotLearner
 
 FAST = dict(n_way=3, max_iter=60, n_eval_episodes=10, device="cpu", random_state=0)
 
@@ -65,7 +66,8 @@ def test_pretrains_with_a_head_per_training_class(fitted, digits):
     assert isinstance(est.learner_, SimpleShotLearner)
     assert est.learner_.model.head.out_features == 6
     assert np.mean(est.loss_curve_[-5:]) < 0.8 * est.loss_curve_[0]
-    assert isinstance(est.adapted_module_, AdaptedSimpleShot)
+    assert isinstance(est.adapted_module_, AdaptedState)
+    assert isinstance(est.adapted_module_.learner, SimpleShotLearner)
     assert (est.predict(X[train]) == y[train]).mean() > 0.7  # 6 classes: chance is 1/6
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
@@ -64,3 +66,22 @@ class Learner(nn.Module):
         """The query loss after adapting on the support."""
         adapted = self.adapt(x_support, y_support, n_outputs, loop)
         return loop.kind.loss(self.predict_with(adapted, x_query), y_query)
+
+
+class AdaptedState(nn.Module):
+    """A frozen copy of a learner with one task's adapted state as buffers:
+    inputs to outputs, by the learner's ``predict_with``. The ``materialize``
+    of learners whose state is not the network's parameters (prototypes,
+    centroids, an embedded support set)."""
+
+    def __init__(self, learner: Learner, state: Params):
+        super().__init__()
+        self.learner = copy.deepcopy(learner).requires_grad_(False)
+        self.state_names = tuple(state)
+        for name, value in state.items():
+            self.register_buffer(name, value.detach().clone())
+        self.eval()
+
+    def forward(self, x: Tensor) -> Tensor:
+        state = {name: getattr(self, name) for name in self.state_names}
+        return self.learner.predict_with(state, x)
