@@ -26,7 +26,7 @@ from sklearn_meta._benchmarks._speed import (
     throughput_section,
 )
 from sklearn_meta._cli import main as cli
-from sklearn_meta._demo import torch_threads
+from sklearn_meta._core._threads import torch_threads
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,6 +29,7 @@ from ._algorithm import MetaAlgorithm, resolve_algorithm
 from ._core._inner import InnerLoop, split_steps_kept
 from ._core._model import AdaptedTask, MetaModel, run_in_dtype
 from ._core._tasks import REGRESSION, TaskKind, combine_scores
+from ._core._threads import torch_threads
 from ._evaluation import EpisodicEvaluationMixin, warn_diverged
 from ._params import SHELL, validate_parameters
 from ._persistence import PersistenceMixin, save_estimator
@@ -92,6 +93,14 @@ class BaseMetaEstimator(
             return value
         recommended = self._algorithm().recommended.get(self._kind.name, {})
         return recommended.get(name, SHELL[name].resolve(None, self._kind.name))
+
+    def _own_threads(self) -> int | None:
+        """Torch's CPU threads for this estimator's work: ``n_threads``, else
+        those ``fit`` chose (None before a fit: the caller's)."""
+        SHELL["n_threads"].validate("n_threads", self.n_threads)
+        if self.n_threads != "auto":
+            return self.n_threads
+        return getattr(self, "n_threads_", None)
 
     def _build_learner(self, model: MetaModel) -> nn.Module:
         """The algorithm's torch module around a freshly built network."""
@@ -266,11 +275,14 @@ class BaseMetaEstimator(
         return AdaptedTask(self.learner_, self._adapted_state(X, y, n_outputs, steps))
 
     def _adapted_state(self, X, y, n_outputs: int, steps: int | None) -> dict:
-        """The learner's state adapted to one task's ``(X, y)``."""
+        """The learner's state adapted to one task's ``(X, y)``, in bounded
+        memory for a support set of any size (such as all the training
+        classes after ``fit``): see ``Learner.adapt_in_chunks``."""
         X_t, y_t = self._tensors(X, y)
         loop = replace(self._adaptation_loop(steps), plain_autograd=True)
-        with torch.no_grad():
-            params, steps_kept = split_steps_kept(self.learner_.adapt(X_t, y_t, n_outputs, loop))
+        adapt = getattr(self.learner_, "adapt_in_chunks", self.learner_.adapt)
+        with torch.no_grad(), torch_threads(self._own_threads()):
+            params, steps_kept = split_steps_kept(adapt(X_t, y_t, n_outputs, loop))
         if steps_kept is not None:
             task = f"the support set of {len(X)} samples"
             warn_diverged(steps_kept.cpu().numpy()[None], loop.steps, [task], stacklevel=5)
@@ -288,7 +300,7 @@ class BaseMetaEstimator(
         dtype = torch.float32 if self.device_.type == "mps" else torch.float64
         # Even chunks: no batch of one row for batch norm to choke on.
         n_chunks = -(-len(X) // _PREDICT_BATCH)
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(self._own_threads()):
             outputs = [
                 run_in_dtype(module, torch.tensor(chunk, device=self.device_, dtype=dtype))
                 .cpu()

@@ -16,7 +16,8 @@ from ._benchmarks import TABLES, BenchmarkOptions, default_tables, run_benchmark
 from ._benchmarks._classification import ALGORITHMS
 from ._benchmarks._omniglot import check_omniglot
 from ._core._model import resolve_device
-from ._demo import run_demo, torch_threads
+from ._core._threads import torch_threads
+from ._demo import run_demo
 
 
 def _positive_int(text: str) -> int:

@@ -9,13 +9,11 @@ gradient steps and scored on the whole input range.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ._presets._maml import MAMLRegressor
 from .datasets import make_sinusoid_tasks
@@ -267,18 +265,6 @@ def plot_adapted_curves(
     figure.suptitle(f"Adapted to K={shots} examples of unseen sines")
     figure.savefig(path, dpi=100)
     return True
-
-
-@contextmanager
-def torch_threads(n_threads: int | None) -> Iterator[None]:
-    """Run with ``n_threads`` intra-op CPU threads (None: leave torch's setting)."""
-    previous = torch.get_num_threads()
-    if n_threads is not None:
-        torch.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def run_demo(

@@ -84,7 +84,8 @@ class MetaClassifier(_MetaClassifierBase):
         class_weight=None,
         meta_lr=None,
         meta_batch_size=None,
-        vectorize=True,
+        vectorize="auto",
+        n_threads="auto",
         task_chunk_size=None,
         max_iter=1000,
         tol=None,
@@ -114,6 +115,7 @@ class MetaClassifier(_MetaClassifierBase):
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
         self.vectorize = vectorize
+        self.n_threads = n_threads
         self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol
@@ -178,7 +180,8 @@ class MetaRegressor(_MetaRegressorBase):
         n_queries=10,
         meta_lr=None,
         meta_batch_size=None,
-        vectorize=True,
+        vectorize="auto",
+        n_threads="auto",
         task_chunk_size=None,
         max_iter=1000,
         tol=None,
@@ -206,6 +209,7 @@ class MetaRegressor(_MetaRegressorBase):
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
         self.vectorize = vectorize
+        self.n_threads = n_threads
         self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol

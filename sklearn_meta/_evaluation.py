@@ -33,6 +33,7 @@ from ._core._episodes import Episodes
 from ._core._inner import DIVERGENCE_FACTOR
 from ._core._meta import EpisodeBatch, map_episodes
 from ._core._model import evaluation_mode
+from ._core._threads import torch_threads
 from ._evaluation_episodes import (
     EvaluationEpisodes,
     Settings,
@@ -236,7 +237,8 @@ class EpisodicEvaluator:
         stop = len(episodes) if stop is None else stop
         size = self.episodes_per_call()
         results, steps_kept = [], []
-        with evaluation_mode(learner):  # validation scores during fit too
+        # evaluation_mode: validation scores during fit too
+        with evaluation_mode(learner), torch_threads(estimator._own_threads()):
             for first in range(start, stop, size):
                 span = slice(first, min(first + size, stop))
                 chunk = episodes.span(span.start, span.stop)

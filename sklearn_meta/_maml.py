@@ -15,10 +15,11 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from ._algorithm import MetaAlgorithm
-from ._core._inner import InnerLoop, gradient_steps, learned_steps
+from ._core._inner import ChunkedLoss, InnerLoop, gradient_steps, learned_steps
 from ._core._learned_update import LSTMUpdate
-from ._core._learner import Learner
+from ._core._learner import Learner, embed_in_chunks, fits_one_chunk, support_chunks
 from ._core._model import MetaModel, Params, with_head_rows
+from ._core._norms import support_statistics
 from ._core._tasks import CLASSIFICATION, TaskKind
 from ._params import (
     ADAPT_LAYERS,
@@ -87,6 +88,35 @@ class MAMLLearner(Learner):
 
         head = {name: p for name, p in params.items() if name.startswith("head.")}
         return {**params, **self._inner_updates(head_loss, head, loop)}
+
+    def adapt_in_chunks(self, x: Tensor, y: Tensor, n_outputs: int, loop: InnerLoop) -> Params:
+        """:meth:`adapt` with the support loss summed over chunks of rows;
+        batch norm uses the statistics of the whole support set, gradients
+        through them included (see ``ChunkedLoss``)."""
+        if fits_one_chunk(x):
+            return self.adapt(x, y, n_outputs, loop)
+        chunks = support_chunks(x.shape[0])
+        params = self.task_start(x, y, n_outputs)
+        if not loop.head_only:
+
+            def support_loss(p: Params, start: int, stop: int) -> Tensor:
+                outputs = functional_call(self.model, p, (x[start:stop],))
+                return loop.kind.loss(outputs, y[start:stop])
+
+            with support_statistics(self.model) as statistics:
+                loss = ChunkedLoss(support_loss, x.shape[0], chunks, statistics)
+                return self._inner_updates(loss, params, loop)
+
+        features = embed_in_chunks(self.model.backbone, x)
+
+        def head_loss(head: Params, start: int, stop: int) -> Tensor:
+            weights = {name.removeprefix("head."): value for name, value in head.items()}
+            outputs = functional_call(self.model.head, weights, (features[start:stop],))
+            return loop.kind.loss(outputs, y[start:stop])
+
+        head = {name: p for name, p in params.items() if name.startswith("head.")}
+        loss = ChunkedLoss(head_loss, x.shape[0], chunks)
+        return {**params, **self._inner_updates(loss, head, loop)}
 
     def _inner_updates(self, loss_of, params: Params, loop: InnerLoop) -> Params:
         if self.update_rule is not None:

@@ -67,6 +67,20 @@ def one_of(*options: str) -> Check:
     return lambda name, value: check_option(name, value, options)
 
 
+def or_auto(check: Check, expected: str) -> Check:
+    """``check``, or the string "auto"; the error names both."""
+
+    def check_or_auto(name: str, value) -> None:
+        if isinstance(value, str) and value == "auto":
+            return
+        try:
+            check(name, value)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f'{name} must be {expected} or "auto", got {value!r}.') from None
+
+    return check_or_auto
+
+
 def validate_parameters(params: Mapping[str, object], table: Mapping[str, Param]) -> None:
     """Check each of ``params`` that ``table`` describes."""
     for name, value in params.items():
@@ -173,14 +187,30 @@ SHELL: dict[str, Param] = {
         by_kind={"classification": 16, "regression": 25},
     ),
     "vectorize": Param(
-        "bool",
-        "Map the episodes of a meta-batch with ``torch.func.vmap`` when the "
-        "backbone runs under it (``vectorized_`` says whether it did), else "
-        "with a Python loop. False always loops: on a CPU, convolutional "
-        "backbones such as Conv4 train faster that way (each operation is "
-        "already large); small networks train many times faster vectorized. "
-        "Decided at the first step of a fresh ``fit``.",
-        check_bool,
+        'bool or "auto"',
+        "Map the episodes of a meta-batch with ``torch.func.vmap`` (True) or "
+        'with a Python loop (False). "auto" times both on the first steps of a '
+        "fresh ``fit`` and keeps the faster (see ``n_threads``): on a CPU, "
+        "small networks train many times faster vectorized and convolutional "
+        "backbones such as Conv4 faster in the loop. Modules that cannot run "
+        "under ``vmap`` always loop. ``vectorized_`` says what ``fit`` chose; "
+        "pass it back for bit-identical refits, since the two paths round "
+        "differently.",
+        or_auto(check_bool, "a bool"),
+    ),
+    "n_threads": Param(
+        'int or "auto"',
+        "Torch's intra-op CPU threads while this estimator works (``fit``, "
+        "``predict``, ``adapt``, ``score``); the caller's setting "
+        "(``torch.get_num_threads()``) is back afterwards, also after an "
+        'error. "auto" times the caller\'s setting against one thread on the '
+        "first steps of a fresh ``fit`` (with ``vectorize``'s two paths) and "
+        "keeps the faster, recorded in ``n_threads_``: one thread per core is "
+        "fastest on a quiet machine, while a machine whose cores are busy "
+        "with other work can make it tens of times slower than one thread. "
+        "A ``fit`` of fewer than 50 steps, and ``partial_fit``, skip the "
+        "timing and use the caller's setting with ``vmap``.",
+        or_auto(at_least(1), "an int >= 1"),
     ),
     "task_chunk_size": Param(
         "int",
@@ -312,8 +342,15 @@ FITTED_ATTRIBUTES = """\
     best_validation_score_ : float or None
         Best of ``validation_scores_``, whose parameters are kept.
     vectorized_ : bool
-        Whether episodes run under ``vmap`` (False for modules it cannot handle,
-        and with ``vectorize=False``).
+        Whether meta-training maps episodes with ``vmap`` (False for modules
+        it cannot handle, with ``vectorize=False``, and when "auto" found the
+        task loop faster); ``score`` follows it.
+    n_threads_ : int
+        Torch's CPU threads that ``fit`` ran with (chosen by timing for
+        ``n_threads="auto"``); ``predict``, ``adapt`` and ``score`` use them too.
+    path_timings_ : dict
+        Seconds per outer step of each path that ``fit`` timed to choose
+        ``vectorized_`` and ``n_threads_`` (empty when it timed none).
     device_ : torch.device
         Where the network lives."""
 

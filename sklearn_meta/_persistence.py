@@ -308,6 +308,8 @@ _SAVED_ATTRIBUTES = (
     "validation_scores_",
     "best_validation_score_",
     "vectorized_",
+    "n_threads_",
+    "path_timings_",
     "device_",
     "target_mean_",
     "target_scale_",

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from ._algorithm import MetaAlgorithm
 from ._base import _PREDICT_BATCH
 from ._core._inner import InnerLoop
-from ._core._learner import AdaptedState, Learner
+from ._core._learner import AdaptedState, Learner, embed_in_chunks, fits_one_chunk
 from ._core._model import MetaModel, Params, class_indicators
 from ._core._tasks import TaskKind
 from ._params import Param, document_parameters, one_of
@@ -71,6 +71,17 @@ def class_means(features: Tensor, y: Tensor, n_classes: int) -> Params:
     return {"means": members.mT @ features / counts.clamp(min=1)[:, None], "counts": counts}
 
 
+def class_means_in_chunks(features: Tensor, y: Tensor, n_classes: int) -> Params:
+    """:func:`class_means` of many rows and classes, without the (n,
+    n_classes) indicator matrix: sums by class in float64 (equal to
+    :func:`class_means` up to rounding; not under ``vmap``)."""
+    sums = features.new_zeros((n_classes, features.shape[1]), dtype=torch.float64)
+    sums.index_add_(0, y, features.double())
+    counts = torch.bincount(y, minlength=n_classes).to(features.dtype)
+    means = (sums / counts.clamp(min=1)[:, None].double()).to(features.dtype)
+    return {"means": means, "counts": counts}
+
+
 def without_absent_classes(logits: Tensor, counts: Tensor) -> Tensor:
     """``logits`` with -inf for the classes without support samples (only
     classes declared to ``partial_fit`` without samples so far lack them)."""
@@ -97,6 +108,15 @@ class ProtoNetLearner(Learner):
         samples gets no prototype.
         """
         means = class_means(embed(self.embedding, x), y, n_outputs)
+        return {"prototypes": means["means"], "counts": means["counts"]}
+
+    def adapt_in_chunks(self, x: Tensor, y: Tensor, n_outputs: int, loop: InnerLoop) -> Params:
+        """:meth:`adapt` in bounded memory: the support set embedded by chunks,
+        batch norm normalizing with the statistics of the whole support set
+        (as one batch would), and summed by class."""
+        if fits_one_chunk(x):
+            return self.adapt(x, y, n_outputs, loop)
+        means = class_means_in_chunks(embed_in_chunks(self.embedding, x), y, n_outputs)
         return {"prototypes": means["means"], "counts": means["counts"]}
 
     def predict_with(self, state: Params, x: Tensor) -> Tensor:

@@ -18,12 +18,18 @@ from torch import Tensor, nn
 
 from ._algorithm import MetaAlgorithm
 from ._core._inner import InnerLoop
-from ._core._learner import AdaptedState
+from ._core._learner import AdaptedState, embed_in_chunks, fits_one_chunk
 from ._core._model import MetaModel, Params
 from ._core._tasks import TaskKind
 from ._finetune import Baseline
 from ._params import Param, document_parameters, one_of
-from ._protonet import NegativeSquaredEuclidean, class_means, embed, without_absent_classes
+from ._protonet import (
+    NegativeSquaredEuclidean,
+    class_means,
+    class_means_in_chunks,
+    embed,
+    without_absent_classes,
+)
 
 FEATURE_TRANSFORMS = ("CL2N", "L2N", "UN")
 
@@ -71,6 +77,18 @@ class SimpleShotLearner(Baseline):
         """The class centroids of one support set and each class's support
         count (``loop`` is not used: no steps)."""
         means = class_means(self.features(x), y, n_outputs)
+        return {"centroids": means["means"], "counts": means["counts"]}
+
+    def adapt_in_chunks(self, x: Tensor, y: Tensor, n_outputs: int, loop: InnerLoop) -> Params:
+        """:meth:`adapt` in bounded memory: the support set embedded by chunks,
+        batch norm normalizing with the statistics of the whole support set
+        (as one batch would), and summed by class."""
+        if fits_one_chunk(x):
+            return self.adapt(x, y, n_outputs, loop)
+        features = transform_features(
+            embed_in_chunks(self.backbone, x), self.feature_mean, self.feature_transform
+        )
+        means = class_means_in_chunks(features, y, n_outputs)
         return {"centroids": means["means"], "counts": means["counts"]}
 
     def predict_with(self, state: Params, x: Tensor) -> Tensor:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,8 @@ from tqdm.auto import tqdm
 from ._core._meta import EpisodeBatch, can_vectorize, is_main_process, map_episodes, meta_step
 from ._core._model import MetaModel, build_backbone, own_random_state, resolve_device
 from ._core._tasks import CLASSIFICATION, combine_scores
+from ._core._threads import torch_threads
+from ._paths import MIN_STEPS_TO_MEASURE, ExecutionPath, PathTrial, thread_candidates
 from ._persistence import data_fingerprint, read_payload, same_training, save_estimator
 from ._validation import check_hidden_layer_sizes, check_sample_weight, encode_groups
 
@@ -50,39 +53,40 @@ class MetaTrainingMixin:
         classes=None,
         sample_weight=None,
     ):
-        with unchanged_on_failure(self):  # a call failing validation leaves it as it was
-            self._check_params()
-            X, y, labels = self._validate_training_data(X, y, fresh, classes, sample_weight)
-            codes, names = encode_groups(groups, len(X))
-            weights = self._training_weights(y, sample_weight)
-            if weights is not None:
-                X, y, codes, weights = _drop_weightless(X, y, codes, weights)
-            train, validation = self._split_validation(X, y, codes, names, weights)
-            X_train, y_train, codes_train, weights_train = train
-            train_pool = self._task_pool(
-                y_train, codes_train, names, labels, evaluating=False, weights=weights_train
-            )
-            resume = fresh and not one_pass and self._has_checkpoint()
-            if self.checkpoint_path is not None:
-                fingerprint = data_fingerprint(X, y, codes, weights)
-            if resume:
-                self._resume(fingerprint)
-            elif fresh:
-                self._initialize(X.shape[1])
-            if self.checkpoint_path is not None:
-                self._data_fingerprint = fingerprint
-            if validation is not None:
-                validation = self._evaluation_episodes(*validation[:3], names, labels)
-        n_iter = max(self.max_iter - self.n_iter_, 0) if resume else self.max_iter
-        if one_pass:
-            n_iter = -(-train_pool.n_tasks // self._setting("meta_batch_size"))
-        try:
-            self._meta_train(X_train, y_train, train_pool, validation, n_iter)
-        except FloatingPointError:
-            self._prepare_predict_after_failure(X, y, one_pass)
-            raise
-        self._after_fit(X, y, streaming=one_pass)
-        return self
+        with torch_threads(self._own_threads()):
+            with unchanged_on_failure(self):  # a call failing validation leaves it as it was
+                self._check_params()
+                X, y, labels = self._validate_training_data(X, y, fresh, classes, sample_weight)
+                codes, names = encode_groups(groups, len(X))
+                weights = self._training_weights(y, sample_weight)
+                if weights is not None:
+                    X, y, codes, weights = _drop_weightless(X, y, codes, weights)
+                train, validation = self._split_validation(X, y, codes, names, weights)
+                X_train, y_train, codes_train, weights_train = train
+                train_pool = self._task_pool(
+                    y_train, codes_train, names, labels, evaluating=False, weights=weights_train
+                )
+                resume = fresh and not one_pass and self._has_checkpoint()
+                if self.checkpoint_path is not None:
+                    fingerprint = data_fingerprint(X, y, codes, weights)
+                if resume:
+                    self._resume(fingerprint)
+                elif fresh:
+                    self._initialize(X.shape[1])
+                if self.checkpoint_path is not None:
+                    self._data_fingerprint = fingerprint
+                if validation is not None:
+                    validation = self._evaluation_episodes(*validation[:3], names, labels)
+            n_iter = max(self.max_iter - self.n_iter_, 0) if resume else self.max_iter
+            if one_pass:
+                n_iter = -(-train_pool.n_tasks // self._setting("meta_batch_size"))
+            try:
+                self._meta_train(X_train, y_train, train_pool, validation, n_iter)
+            except FloatingPointError:
+                self._prepare_predict_after_failure(X, y, one_pass)
+                raise
+            self._after_fit(X, y, streaming=one_pass)
+            return self
 
     def _prepare_predict_after_failure(self, X, y, streaming: bool) -> None:
         """Make ``predict`` use the last finite parameters kept, never an older
@@ -145,6 +149,7 @@ class MetaTrainingMixin:
         self.learner_.eval()  # adapt, predict and score; fit switches to training mode
         self._optimizer = torch.optim.Adam(self.learner_.parameters(), lr=self._setting("meta_lr"))
         self.vectorized_ = None
+        self.path_timings_ = {}
         self.n_iter_ = 0
         self.loss_curve_ = []
         self.validation_scores_ = None
@@ -203,15 +208,21 @@ class MetaTrainingMixin:
         completed = self._rng.bit_generator.state  # the episode stream after the last step
         torch_seed = int(self._seeded_rng().integers(2**31 - 1))
         self.learner_.train()  # dropout, if the module has any, in meta-training only
+        trial = None
         try:
-            with own_random_state(self.device_):
+            with own_random_state(self.device_), torch_threads(None):
                 for index in progress:
                     _seed_torch(self.device_, torch_seed, self.n_iter_)
                     episodes = pool.sample(self._rng, batch_size)
                     batch = EpisodeBatch.gather(X_t, y_t, episodes)
-                    if self.vectorized_ is None:
-                        self.vectorized_ = self.vectorize and can_vectorize(episode_loss, batch)
-                    loss = step(episode_loss, batch, self._optimizer, self.vectorized_)
+                    if trial is None:
+                        trial = self._path_trial(episode_loss, batch, n_iter)
+                    path = trial.path
+                    if torch.get_num_threads() != path.n_threads:
+                        torch.set_num_threads(path.n_threads)
+                    start = time.perf_counter()
+                    loss = step(episode_loss, batch, self._optimizer, path.vectorize)
+                    trial.record(time.perf_counter() - start)
                     self.n_iter_ += 1
                     self.loss_curve_.append(loss)
                     completed = self._rng.bit_generator.state
@@ -236,9 +247,29 @@ class MetaTrainingMixin:
             )
         finally:  # also after a non-finite loss, which leaves the last finite parameters
             self.learner_.eval()
+            if trial is not None:
+                self._keep_path(trial)
             if validation is not None:
                 self.best_validation_score_ = stopper.restore_best()
             self._write_checkpoint()
+
+    def _path_trial(self, episode_loss, batch: EpisodeBatch, n_iter: int) -> PathTrial:
+        """The ways to run this fit's outer steps, timed on its first steps
+        (see ``_paths``); a continued fit keeps the way of the fit before."""
+        if self.vectorized_ is not None:
+            return PathTrial([ExecutionPath(self.vectorized_, self._own_threads())])
+        mappings = [False]
+        if self.vectorize and can_vectorize(episode_loss, batch):
+            mappings = [True, False] if self.vectorize == "auto" else [True]
+        threads = thread_candidates(self.n_threads, self.device_)
+        candidates = [ExecutionPath(m, n) for m in mappings for n in threads]
+        return PathTrial(candidates, measure=n_iter >= MIN_STEPS_TO_MEASURE)
+
+    def _keep_path(self, trial: PathTrial) -> None:
+        best = trial.best
+        if self.vectorized_ is None:
+            self.path_timings_ = trial.summary()
+        self.vectorized_, self.n_threads_ = best.vectorize, best.n_threads
 
     def _stopping_value(self, loss: float, validation, *, last: bool) -> float | None:
         """What the stopper watches after a step: minus the training loss, or

@@ -8,7 +8,7 @@ import pytest
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
 from sklearn_meta import MetaClassifier
-from sklearn_meta._demo import torch_threads
+from sklearn_meta._core._threads import torch_threads
 
 distributed = pytest.importorskip("distributed")
 pytest.importorskip("dask")

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from ._learned_update import LSTMUpdate
 from ._model import Params, own_random_state
+from ._norms import Chunks, SupportStatistics
 from ._tasks import TaskKind
 
 
@@ -41,6 +42,73 @@ DIVERGENCE_FACTOR = 1000.0
 
 #: The key of an adapted state that holds how many steps a guarded loop kept.
 STEPS_KEPT = "steps_kept"
+
+
+@dataclass(frozen=True)
+class ChunkedLoss:
+    """A support loss that is the mean of a per-row loss over ``n_rows``
+    rows, computed a chunk of rows at a time: bounded memory for a support
+    set of any size. Only for the plain-autograd loop (``adapt``), outside
+    ``torch.func`` transforms.
+
+    ``loss_of_rows(params, start, stop)`` is the mean loss of rows
+    ``start:stop``. The loss is the sum of the chunks' losses weighted by
+    their share of the rows, its gradient the same sum of their gradients.
+    With ``statistics``, the network's batch norms normalize every chunk
+    with the statistics of all the rows (recomputed for every new
+    ``params``), and the gradient includes the path through them (see
+    :class:`~sklearn_meta._core._norms.SupportStatistics`): both equal the
+    one-batch loss and gradient up to rounding.
+    """
+
+    loss_of_rows: Callable[[Params, int, int], Tensor]
+    n_rows: int
+    chunks: Chunks
+    statistics: SupportStatistics | None = None
+
+    def __call__(self, params: Params) -> Tensor:
+        """The loss at ``params`` (differentiable only with the batch
+        statistics held constant)."""
+        self._collect(params)
+        total = 0.0
+        for start, stop in self.chunks:
+            self._start()
+            total = total + self.loss_of_rows(params, start, stop) * ((stop - start) / self.n_rows)
+        return total
+
+    def gradients(self, params: Params) -> tuple[Params, Tensor]:
+        """The gradients of the loss at ``params`` and the loss."""
+        leaves = {name: p.detach().requires_grad_() for name, p in params.items()}
+
+        def objective(start: int, stop: int) -> Tensor:
+            weight = (stop - start) / self.n_rows
+            return self.loss_of_rows(leaves, start, stop) * weight
+
+        self._collect(leaves)
+        if self.statistics is not None:
+            self.statistics.solve_adjoints(objective, self.chunks)
+        grads: Params = {}
+        loss = 0.0
+        for start, stop in self.chunks:
+            self._start()
+            with torch.enable_grad():
+                value = objective(start, stop)
+                surrogate = 0.0 if self.statistics is None else self.statistics.surrogate
+                parts = torch.autograd.grad(value + surrogate, list(leaves.values()))
+            for name, part in zip(leaves, parts, strict=True):
+                grads[name] = part if name not in grads else grads[name] + part
+            loss = loss + value.detach()
+        return grads, loss
+
+    def _collect(self, params: Params) -> None:
+        if self.statistics is not None:
+            self.statistics.collect(
+                lambda start, stop: self.loss_of_rows(params, start, stop), self.chunks
+            )
+
+    def _start(self) -> None:
+        if self.statistics is not None:
+            self.statistics.start()
 
 
 def gradient_steps(
@@ -204,7 +272,9 @@ def _gradients(
     loss_of: Callable[[Params], Tensor], params: Params, loop: InnerLoop, with_loss: bool = False
 ):
     """The gradients of ``loss_of`` at ``params``; with ``with_loss``, also the loss."""
-    if loop.plain_autograd:
+    if loop.plain_autograd and isinstance(loss_of, ChunkedLoss):
+        grads, loss = loss_of.gradients(params)
+    elif loop.plain_autograd:
         leaves = {name: p.detach().requires_grad_() for name, p in params.items()}
         with torch.enable_grad():
             loss = loss_of(leaves)

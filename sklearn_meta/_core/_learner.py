@@ -10,6 +10,12 @@ from torch.func import functional_call
 
 from ._inner import InnerLoop, split_steps_kept
 from ._model import Params, materialize
+from ._norms import Chunks, support_statistics
+
+#: Rows of a support set that pass through the network at once when adapting
+#: outside meta-training (``adapt_in_chunks``): what bounds the memory of
+#: adapting to all the training classes after ``fit``.
+SUPPORT_CHUNK_ROWS = 1024
 
 
 class Learner(nn.Module):
@@ -34,6 +40,14 @@ class Learner(nn.Module):
     def adapt(self, x: Tensor, y: Tensor, n_outputs: int, loop: InnerLoop) -> Params:
         """The state adapted to one support set ``(x, y)`` with ``n_outputs`` outputs."""
         raise NotImplementedError
+
+    def adapt_in_chunks(self, x: Tensor, y: Tensor, n_outputs: int, loop: InnerLoop) -> Params:
+        """``adapt`` to one support set of any size, outside meta-training
+        (``loop.plain_autograd``), in bounded memory: learners override it to
+        pass at most ``SUPPORT_CHUNK_ROWS`` rows through the network at once
+        (a support set that fits in one chunk takes ``adapt`` itself, bit for
+        bit). This default adapts in one batch."""
+        return self.adapt(x, y, n_outputs, loop)
 
     def adapt_and_predict(
         self, x_support: Tensor, y_support: Tensor, x_query: Tensor, n_outputs: int, loop: InnerLoop
@@ -85,3 +99,32 @@ class AdaptedState(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         state = {name: getattr(self, name) for name in self.state_names}
         return self.learner.predict_with(state, x)
+
+
+def fits_one_chunk(x: Tensor) -> bool:
+    """Whether the rows of ``x`` pass through the network at once (at most
+    ``SUPPORT_CHUNK_ROWS``): ``adapt_in_chunks`` then is ``adapt``."""
+    return x.shape[0] <= SUPPORT_CHUNK_ROWS
+
+
+def support_chunks(n_rows: int) -> Chunks:
+    """``(start, stop)`` of the chunks of ``n_rows`` rows: as few as hold at
+    most ``SUPPORT_CHUNK_ROWS`` rows each, of even sizes."""
+    n_chunks = max(1, -(-n_rows // SUPPORT_CHUNK_ROWS))
+    bounds = [round(i * n_rows / n_chunks) for i in range(n_chunks + 1)]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def embed_in_chunks(module: nn.Module, x: Tensor) -> Tensor:
+    """``module(x)`` computed by chunks of rows (see :func:`support_chunks`),
+    without gradients, batch norm normalizing with the statistics of all of ``x``."""
+    chunks = support_chunks(x.shape[0])
+    with torch.no_grad(), support_statistics(module) as statistics:
+        if statistics is not None:
+            statistics.collect(lambda start, stop: module(x[start:stop]), chunks)
+        outputs = []
+        for start, stop in chunks:
+            if statistics is not None:
+                statistics.start()
+            outputs.append(module(x[start:stop]))
+    return torch.cat(outputs)

@@ -10,11 +10,18 @@ the task loop's meta-gradient to rounding. The replacements keep the
 parameters' names, so state dicts and saved models are unchanged.
 
 Batch and instance norm always use the statistics of the batch they see,
-as MAML does (running statistics cannot be updated under ``vmap``).
+as MAML does (running statistics cannot be updated under ``vmap``). The one
+exception is a support set too large for one batch that passes through the
+network in chunks (:class:`SupportStatistics`): batch norm then uses the
+statistics of the whole support set, as one batch would.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -45,9 +52,15 @@ class _SplitAffineNorm(nn.Module):
 
 
 class BatchNorm(_SplitAffineNorm):
-    """``nn.BatchNorm{1,2,3}d`` normalizing every batch with its own statistics."""
+    """``nn.BatchNorm{1,2,3}d`` normalizing every batch with its own statistics
+    (or, inside :func:`support_statistics`, with those of the whole support set)."""
+
+    #: Set only inside :func:`support_statistics`.
+    _support_statistics: SupportStatistics | None = None
 
     def normalize(self, x: Tensor) -> tuple[Tensor, int]:
+        if self._support_statistics is not None:
+            return self._support_statistics.normalize(self, x), 1
         return F.batch_norm(x, None, None, training=True, eps=self.eps), 1
 
 
@@ -95,3 +108,160 @@ def _replacement(module: nn.Module) -> nn.Module | None:
         if isinstance(module, kind):
             return InstanceNorm(module, spatial_dims)
     return None
+
+
+# -- a support set in chunks -------------------------------------------------
+#: ``(start, stop)`` of each chunk of rows.
+Chunks = Sequence[tuple[int, int]]
+
+
+class _Collected(Exception):
+    """A statistics pass has what it needs from this chunk: the rest of the
+    forward pass is not computed."""
+
+
+class SupportStatistics:
+    """The batch statistics of a whole support set that passes through a
+    network in chunks, so that every chunk is normalized as one batch of all
+    the rows would be.
+
+    Inside :func:`support_statistics`, the k-th batch-norm call of a forward
+    pass normalizes with ``mean[k]`` and ``var[k]`` (biased, as
+    ``F.batch_norm``), the statistics of that call's input over all the rows.
+    :meth:`collect` computes them call by call, each from the chunks passed
+    through the earlier calls with their full-set statistics: a no-grad pass
+    over the chunks per batch-norm call, which stops at that call.
+
+    The statistics are functions of the parameters. A chunk's forward pass
+    sees them as constants; :meth:`solve_adjoints` computes the gradient of
+    the whole objective with respect to each call's statistics (one pass
+    over the chunks per call, from the last call to the first), after which
+    every forward pass adds to :attr:`surrogate` a term whose value is zero
+    and whose gradient is the chunk's share of the gradient through the
+    statistics. The gradient of the chunks' objectives plus their surrogates,
+    summed over the chunks, is then the gradient of the one-batch objective
+    (up to rounding), the path through the batch statistics included.
+    """
+
+    def __init__(self) -> None:
+        self.mean: list[Tensor] = []
+        self.var: list[Tensor] = []
+        self.count: list[int] = []
+        self.mean_adjoint: list[Tensor | None] = []
+        self.var_adjoint: list[Tensor | None] = []
+        self.surrogate: Tensor | float = 0.0
+        self._call = 0
+        self._pending: list[Tensor] | None = None  # count, mean and M2 in float64
+        self._dtype = torch.float32  # of the pending call's input
+
+    def start(self) -> None:
+        """Start a forward pass of one chunk."""
+        self._call, self.surrogate = 0, 0.0
+
+    def normalize(self, norm: BatchNorm, x: Tensor) -> Tensor:
+        """``x`` normalized with this call's full-set statistics (the call after
+        the last known one collects its chunk's statistics and stops the pass)."""
+        call = self._call
+        self._call += 1
+        dims = [d for d in range(x.ndim) if d != 1]
+        if call == len(self.mean):
+            self._accumulate(x.detach(), dims)
+            raise _Collected
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        mean, var = self.mean[call], self.var[call]
+        adjoint = self.mean_adjoint[call] if call < len(self.mean_adjoint) else None
+        if adjoint is not None:
+            # Zero, with the gradient of <adjoint, (mean, var)> through this chunk's rows.
+            n = self.count[call]
+            part = (x.sum(dims) * adjoint).sum() / n
+            centered = (x - mean.detach().view(shape)).square()
+            part = part + (centered.sum(dims) * self.var_adjoint[call]).sum() / n
+            self.surrogate = self.surrogate + (part - part.detach())
+        return (x - mean.view(shape)) * torch.rsqrt(var + norm.eps).view(shape)
+
+    def _accumulate(self, x: Tensor, dims: list[int]) -> None:
+        """Merge a chunk's mean and sum of squared deviations into the pending
+        call's (Chan et al.'s pairwise update, in float64)."""
+        var, mean = torch.var_mean(x, dim=dims, correction=0)
+        n = x.numel() / x.shape[1]
+        mean, m2 = mean.double(), var.double() * n
+        if self._pending is None:
+            self._pending, self._dtype = [torch.tensor(n, dtype=torch.float64), mean, m2], x.dtype
+            return
+        total, old_mean, old_m2 = self._pending
+        delta = mean - old_mean
+        merged = total + n
+        self._pending = [
+            merged,
+            old_mean + delta * (n / merged),
+            old_m2 + m2 + delta.square() * (total * n / merged),
+        ]
+
+    def collect(self, forward: Callable[[int, int], object], chunks: Chunks) -> None:
+        """The full-set statistics of every batch-norm call of ``forward(start,
+        stop)`` (the network on those rows), one call at a time, without gradients."""
+        self.mean, self.var, self.count = [], [], []
+        self.mean_adjoint, self.var_adjoint = [], []
+        with torch.no_grad():
+            while True:
+                self._pending = None
+                for start, stop in chunks:
+                    self.start()
+                    try:
+                        forward(start, stop)
+                    except _Collected:
+                        continue
+                    if self._pending is None:  # the pass went past every call
+                        return
+                    raise RuntimeError("a forward pass called batch norm fewer times than another")
+                total, mean, m2 = self._pending
+                self.mean.append(mean.to(self._dtype))
+                self.var.append((m2 / total).to(self._dtype))
+                self.count.append(int(total))
+
+    def solve_adjoints(self, objective: Callable[[int, int], Tensor], chunks: Chunks) -> None:
+        """The gradient of ``sum(objective(start, stop) for each chunk)`` with
+        respect to every call's statistics, each call's taking in how the
+        later calls' statistics depend on it (``objective`` differentiable,
+        statistics collected); sets the surrogates of later forward passes."""
+        n_calls = len(self.mean)
+        self.mean_adjoint, self.var_adjoint = [None] * n_calls, [None] * n_calls
+        for call in reversed(range(n_calls)):
+            mean = self.mean[call].detach().requires_grad_()
+            var = self.var[call].detach().requires_grad_()
+            self.mean[call], self.var[call] = mean, var
+            totals = [torch.zeros_like(mean, dtype=torch.float64) for _ in range(2)]
+            for start, stop in chunks:
+                self.start()
+                with torch.enable_grad():
+                    value = objective(start, stop) + self.surrogate
+                    parts = torch.autograd.grad(value, [mean, var], allow_unused=True)
+                for total, part in zip(totals, parts, strict=True):
+                    if part is not None:
+                        total += part
+            self.mean[call], self.var[call] = mean.detach(), var.detach()
+            self.mean_adjoint[call] = totals[0].to(mean.dtype)
+            self.var_adjoint[call] = totals[1].to(var.dtype)
+
+
+def has_batch_norm(module: nn.Module) -> bool:
+    """Whether ``module`` holds a batch norm (one that normalizes with batch statistics)."""
+    return any(isinstance(child, BatchNorm) for child in module.modules())
+
+
+@contextmanager
+def support_statistics(module: nn.Module) -> Iterator[SupportStatistics | None]:
+    """Make the batch norms of ``module`` normalize with one
+    :class:`SupportStatistics` (None, and nothing changed, without batch norm)."""
+    norms = [child for child in module.modules() if isinstance(child, BatchNorm)]
+    if not norms:
+        yield None
+        return
+    statistics = SupportStatistics()
+    for norm in norms:
+        norm._support_statistics = statistics
+    try:
+        yield statistics
+    finally:
+        for norm in norms:
+            del norm._support_statistics

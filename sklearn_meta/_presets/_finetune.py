@@ -99,7 +99,8 @@ class FineTuneClassifier(MetaClassifier):
         adapt_layers="head",
         meta_lr=0.001,
         meta_batch_size=16,
-        vectorize=True,
+        vectorize="auto",
+        n_threads="auto",
         task_chunk_size=None,
         max_iter=1000,
         tol=None,
@@ -132,6 +133,7 @@ class FineTuneClassifier(MetaClassifier):
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
         self.vectorize = vectorize
+        self.n_threads = n_threads
         self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol
@@ -211,7 +213,8 @@ class FineTuneRegressor(MetaRegressor):
         adapt_layers="all",
         meta_lr=0.001,
         meta_batch_size=25,
-        vectorize=True,
+        vectorize="auto",
+        n_threads="auto",
         task_chunk_size=None,
         max_iter=1000,
         tol=None,
@@ -241,6 +244,7 @@ class FineTuneRegressor(MetaRegressor):
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
         self.vectorize = vectorize
+        self.n_threads = n_threads
         self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol

@@ -64,7 +64,8 @@ class MAMLRegressor(MetaRegressor):
         adapt_layers="all",
         meta_lr=0.001,
         meta_batch_size=25,
-        vectorize=True,
+        vectorize="auto",
+        n_threads="auto",
         task_chunk_size=None,
         activation_checkpointing=False,
         max_iter=1000,
@@ -98,6 +99,7 @@ class MAMLRegressor(MetaRegressor):
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
         self.vectorize = vectorize
+        self.n_threads = n_threads
         self.task_chunk_size = task_chunk_size
         self.activation_checkpointing = activation_checkpointing
         self.max_iter = max_iter
@@ -191,7 +193,8 @@ class MAMLClassifier(MetaClassifier):
         adapt_layers="all",
         meta_lr=0.001,
         meta_batch_size=16,
-        vectorize=True,
+        vectorize="auto",
+        n_threads="auto",
         task_chunk_size=None,
         activation_checkpointing=False,
         max_iter=1000,
@@ -227,6 +230,7 @@ class MAMLClassifier(MetaClassifier):
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
         self.vectorize = vectorize
+        self.n_threads = n_threads
         self.task_chunk_size = task_chunk_size
         self.activation_checkpointing = activation_checkpointing
         self.max_iter = max_iter

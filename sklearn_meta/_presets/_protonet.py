@@ -84,7 +84,8 @@ class ProtoNetClassifier(MetaClassifier):
         class_weight=None,
         meta_lr=0.001,
         meta_batch_size=4,
-        vectorize=True,
+        vectorize="auto",
+        n_threads="auto",
         task_chunk_size=None,
         max_iter=1000,
         tol=None,
@@ -114,6 +115,7 @@ class ProtoNetClassifier(MetaClassifier):
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
         self.vectorize = vectorize
+        self.n_threads = n_threads
         self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol

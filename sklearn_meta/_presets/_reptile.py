@@ -104,7 +104,8 @@ class ReptileRegressor(MetaRegressor):
         inner_lr=0.02,
         meta_lr=0.003,
         meta_batch_size=25,
-        vectorize=True,
+        vectorize="auto",
+        n_threads="auto",
         task_chunk_size=None,
         max_iter=1000,
         tol=None,
@@ -134,6 +135,7 @@ class ReptileRegressor(MetaRegressor):
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
         self.vectorize = vectorize
+        self.n_threads = n_threads
         self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol
@@ -225,7 +227,8 @@ class ReptileClassifier(MetaClassifier):
         inner_lr=0.1,
         meta_lr=0.001,
         meta_batch_size=16,
-        vectorize=True,
+        vectorize="auto",
+        n_threads="auto",
         task_chunk_size=None,
         max_iter=1000,
         tol=None,
@@ -257,6 +260,7 @@ class ReptileClassifier(MetaClassifier):
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
         self.vectorize = vectorize
+        self.n_threads = n_threads
         self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol

@@ -62,7 +62,8 @@ class MetaRidgeRegressor(MetaRegressor):
         alpha=1.0,
         meta_lr=0.001,
         meta_batch_size=25,
-        vectorize=True,
+        vectorize="auto",
+        n_threads="auto",
         task_chunk_size=None,
         max_iter=1000,
         tol=None,
@@ -90,6 +91,7 @@ class MetaRidgeRegressor(MetaRegressor):
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
         self.vectorize = vectorize
+        self.n_threads = n_threads
         self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol
@@ -170,7 +172,8 @@ class MetaRidgeClassifier(MetaClassifier):
         alpha=1.0,
         meta_lr=0.001,
         meta_batch_size=16,
-        vectorize=True,
+        vectorize="auto",
+        n_threads="auto",
         task_chunk_size=None,
         max_iter=1000,
         tol=None,
@@ -200,6 +203,7 @@ class MetaRidgeClassifier(MetaClassifier):
         self.meta_lr = meta_lr
         self.meta_batch_size = meta_batch_size
         self.vectorize = vectorize
+        self.n_threads = n_threads
         self.task_chunk_size = task_chunk_size
         self.max_iter = max_iter
         self.tol = tol
