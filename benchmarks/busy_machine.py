@@ -18,7 +18,7 @@ setting torch's threads (torch's default: one per core):
     random 28x28 images), the fit time with the defaults.
 
 Usage: ``python benchmarks/busy_machine.py [--only sinusoid,conv4,protonet]
-[--sinusoid-steps 1000] [--conv4-steps 100] [--protonet-steps 150]``.
+[--sinusoid-steps 1000] [--rounds 3] [--conv4-steps 100] [--protonet-steps 150]``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import numpy as np
 import torch
@@ -139,42 +140,56 @@ def has_learn2learn() -> bool:
     return True
 
 
-def run_sinusoid(steps: int, loop_steps: int, former_busy_steps: int) -> str:
+def fit_rate(X, y, groups, steps: int, chosen: list[str], **params) -> float:
+    """Tasks per second of ``MAMLRegressor(**params).fit``; the path it took
+    goes to ``chosen``."""
+    estimator = MAMLRegressor(max_iter=steps, random_state=0, **params)
+    seconds, fitted = timed(lambda: estimator.fit(X, y, groups=groups))
+    chosen.append(_path(fitted))
+    return steps * 25 / seconds
+
+
+def run_sinusoid(steps: int, loop_steps: int, former_busy_steps: int, rounds: int) -> str:
+    """Tasks per second of each contestant, the median of ``rounds`` rounds
+    that run them in turn (this machine's speed drifts by tens of percent)."""
     (X, y, groups), tasks = sinusoid_tasks()
+    MAMLRegressor(max_iter=60, random_state=0).fit(X, y, groups=groups)  # warm up
+    threads = torch.get_num_threads()
     rows = []
     for name in CONDITIONS:
+        former_steps = steps if name == "quiet" else former_busy_steps
+        chosen: list[str] = []
+        contestants = {
+            "defaults": partial(fit_rate, X, y, groups, steps, chosen),
+            "former": partial(
+                fit_rate, X, y, groups, former_steps, [], vectorize=True, n_threads=threads
+            ),
+        }
+        contestants["plain"] = partial(plain_loop, tasks, loop_steps)
+        if has_learn2learn():
+            contestants["learn2learn"] = partial(learn2learn_loop, tasks, loop_steps)
+        rates = {key: [] for key in contestants}
         with condition(name):
-            seconds, fitted = timed(
-                lambda: MAMLRegressor(max_iter=steps, random_state=0).fit(X, y, groups=groups)
-            )
-            default = steps * 25 / seconds
-            former_steps = steps if name == "quiet" else former_busy_steps
-            former = MAMLRegressor(
-                max_iter=former_steps,
-                vectorize=True,
-                n_threads=torch.get_num_threads(),
-                random_state=0,
-            )
-            former_seconds, _ = timed(lambda former=former: former.fit(X, y, groups=groups))
-            former_rate = former_steps * 25 / former_seconds
-            plain = plain_loop(tasks, loop_steps)
-            l2l = learn2learn_loop(tasks, loop_steps) if has_learn2learn() else None
-        baseline = l2l if l2l is not None else plain
+            for _ in range(rounds):
+                for key, run in contestants.items():
+                    rates[key].append(run())
+        print(f"sinusoid {name}: {rates}, chosen {chosen}", flush=True)
+        median = {key: float(np.median(values)) for key, values in rates.items()}
+        baseline = median.get("learn2learn", median["plain"])
         rows.append(
             [
                 name,
-                f"{default:,.0f} ({_path(fitted)})",
-                f"{former_rate:,.0f}",
-                "not installed" if l2l is None else f"{l2l:,.0f}",
-                f"{plain:,.0f}",
-                f"**{default / baseline:.1f}x**",
+                f"{median['defaults']:,.0f} ({'; '.join(sorted(set(chosen)))})",
+                f"{median['former']:,.0f}",
+                f"{median['learn2learn']:,.0f}" if "learn2learn" in median else "not installed",
+                f"{median['plain']:,.0f}",
+                f"**{median['defaults'] / baseline:.1f}x**",
             ]
         )
-        print(f"sinusoid {name}: {rows[-1]}, timings {fitted.path_timings_}", flush=True)
     header = [
         "machine",
-        "defaults, tasks/s (path chosen)",
-        "former defaults (vmap, torch's threads)",
+        "defaults, tasks/s (paths chosen)",
+        f"former defaults (vmap, {threads} threads)",
         "learn2learn 0.2.0 task loop",
         "plain task loop",
         "defaults / learn2learn (plain loop without it)",
@@ -260,7 +275,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="sinusoid,conv4,protonet")
     parser.add_argument("--sinusoid-steps", type=int, default=1000)
-    parser.add_argument("--loop-steps", type=int, default=200)
+    parser.add_argument("--loop-steps", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--former-busy-steps", type=int, default=100)
     parser.add_argument("--conv4-steps", type=int, default=100)
     parser.add_argument("--protonet-steps", type=int, default=150)
@@ -268,7 +284,9 @@ def main(argv: list[str] | None = None) -> None:
     print(machine_report(" ".join(["python", *sys.argv])), end="\n\n", flush=True)
     parts = args.only.split(",")
     if "sinusoid" in parts:
-        table = run_sinusoid(args.sinusoid_steps, args.loop_steps, args.former_busy_steps)
+        table = run_sinusoid(
+            args.sinusoid_steps, args.loop_steps, args.former_busy_steps, args.rounds
+        )
         print(table, end="\n\n", flush=True)
     if "conv4" in parts:
         print(run_conv4(args.conv4_steps), end="\n\n", flush=True)

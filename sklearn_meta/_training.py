@@ -223,6 +223,7 @@ class MetaTrainingMixin:
                     start = time.perf_counter()
                     loss = step(episode_loss, batch, self._optimizer, path.vectorize)
                     trial.record(time.perf_counter() - start)
+                    self._keep_path(trial)  # early stopping's validation follows it
                     self.n_iter_ += 1
                     self.loss_curve_.append(loss)
                     completed = self._rng.bit_generator.state
@@ -247,8 +248,6 @@ class MetaTrainingMixin:
             )
         finally:  # also after a non-finite loss, which leaves the last finite parameters
             self.learner_.eval()
-            if trial is not None:
-                self._keep_path(trial)
             if validation is not None:
                 self.best_validation_score_ = stopper.restore_best()
             self._write_checkpoint()
@@ -266,10 +265,10 @@ class MetaTrainingMixin:
         return PathTrial(candidates, measure=n_iter >= MIN_STEPS_TO_MEASURE)
 
     def _keep_path(self, trial: PathTrial) -> None:
-        best = trial.best
-        if self.vectorized_ is None:
+        """Record the fastest path timed so far (the one chosen once the trial ends)."""
+        if trial.summary():
             self.path_timings_ = trial.summary()
-        self.vectorized_, self.n_threads_ = best.vectorize, best.n_threads
+        self.vectorized_, self.n_threads_ = trial.best.vectorize, trial.best.n_threads
 
     def _stopping_value(self, loss: float, validation, *, last: bool) -> float | None:
         """What the stopper watches after a step: minus the training loss, or

@@ -9,6 +9,17 @@ from sklearn_meta.datasets import make_sinusoid_tasks
 torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fits_keep_the_first_path():
+    """Fits keep the default path (vmap) instead of timing the candidates:
+    which path wins a timing differs between runs, and the paths round
+    differently, so tests that compare two fits would be flaky.
+    ``tests/test_paths.py`` tests the timing itself."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("sklearn_meta._training.MIN_STEPS_TO_MEASURE", 10**9)
+        yield
+
+
 @pytest.fixture(scope="session")
 def sinusoid():
     """60 small sine tasks: X, y, groups."""

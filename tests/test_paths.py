@@ -24,6 +24,11 @@ VMAP, VMAP_1, LOOP, LOOP_1 = (
 )
 
 
+@pytest.fixture(autouse=True)
+def fits_time_their_paths(fits_keep_the_first_path, monkeypatch):
+    monkeypatch.setattr("sklearn_meta._training.MIN_STEPS_TO_MEASURE", MIN_STEPS_TO_MEASURE)
+
+
 @pytest.fixture(scope="module")
 def sinusoid():
     return make_sinusoid_tasks(30, 20, random_state=0)
