@@ -17,7 +17,7 @@ from torch.func import functional_call
 from ._algorithm import MetaAlgorithm
 from ._core._inner import ChunkedLoss, InnerLoop, gradient_steps, learned_steps
 from ._core._learned_update import LSTMUpdate
-from ._core._learner import Learner, embed_in_chunks, fits_one_chunk, support_chunks
+from ._core._learner import Learner, embed_in_chunks, support_chunks
 from ._core._model import MetaModel, Params, with_head_rows
 from ._core._norms import support_statistics
 from ._core._tasks import CLASSIFICATION, TaskKind
@@ -89,12 +89,10 @@ class MAMLLearner(Learner):
         head = {name: p for name, p in params.items() if name.startswith("head.")}
         return {**params, **self._inner_updates(head_loss, head, loop)}
 
-    def adapt_in_chunks(self, x: Tensor, y: Tensor, n_outputs: int, loop: InnerLoop) -> Params:
+    def adapt_by_chunks(self, x: Tensor, y: Tensor, n_outputs: int, loop: InnerLoop) -> Params:
         """:meth:`adapt` with the support loss summed over chunks of rows;
         batch norm uses the statistics of the whole support set, gradients
         through them included (see ``ChunkedLoss``)."""
-        if fits_one_chunk(x):
-            return self.adapt(x, y, n_outputs, loop)
         chunks = support_chunks(x.shape[0])
         params = self.task_start(x, y, n_outputs)
         if not loop.head_only:

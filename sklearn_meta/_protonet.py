@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from ._algorithm import MetaAlgorithm
 from ._base import _PREDICT_BATCH
 from ._core._inner import InnerLoop
-from ._core._learner import AdaptedState, Learner, embed_in_chunks, fits_one_chunk
+from ._core._learner import AdaptedState, Learner, embed_in_chunks
 from ._core._model import MetaModel, Params, class_indicators
 from ._core._tasks import TaskKind
 from ._params import Param, document_parameters, one_of
@@ -110,12 +110,10 @@ class ProtoNetLearner(Learner):
         means = class_means(embed(self.embedding, x), y, n_outputs)
         return {"prototypes": means["means"], "counts": means["counts"]}
 
-    def adapt_in_chunks(self, x: Tensor, y: Tensor, n_outputs: int, loop: InnerLoop) -> Params:
+    def adapt_by_chunks(self, x: Tensor, y: Tensor, n_outputs: int, loop: InnerLoop) -> Params:
         """:meth:`adapt` in bounded memory: the support set embedded by chunks,
         batch norm normalizing with the statistics of the whole support set
         (as one batch would), and summed by class."""
-        if fits_one_chunk(x):
-            return self.adapt(x, y, n_outputs, loop)
         means = class_means_in_chunks(embed_in_chunks(self.embedding, x), y, n_outputs)
         return {"prototypes": means["means"], "counts": means["counts"]}
 

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ._algorithm import MetaAlgorithm
 from ._core._inner import InnerLoop
-from ._core._learner import AdaptedState, embed_in_chunks, fits_one_chunk
+from ._core._learner import AdaptedState, embed_in_chunks
 from ._core._model import MetaModel, Params
 from ._core._tasks import TaskKind
 from ._finetune import Baseline
@@ -79,12 +79,10 @@ class SimpleShotLearner(Baseline):
         means = class_means(self.features(x), y, n_outputs)
         return {"centroids": means["means"], "counts": means["counts"]}
 
-    def adapt_in_chunks(self, x: Tensor, y: Tensor, n_outputs: int, loop: InnerLoop) -> Params:
+    def adapt_by_chunks(self, x: Tensor, y: Tensor, n_outputs: int, loop: InnerLoop) -> Params:
         """:meth:`adapt` in bounded memory: the support set embedded by chunks,
         batch norm normalizing with the statistics of the whole support set
         (as one batch would), and summed by class."""
-        if fits_one_chunk(x):
-            return self.adapt(x, y, n_outputs, loop)
         features = transform_features(
             embed_in_chunks(self.backbone, x), self.feature_mean, self.feature_transform
         )

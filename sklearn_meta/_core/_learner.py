@@ -43,10 +43,17 @@ class Learner(nn.Module):
 
     def adapt_in_chunks(self, x: Tensor, y: Tensor, n_outputs: int, loop: InnerLoop) -> Params:
         """``adapt`` to one support set of any size, outside meta-training
-        (``loop.plain_autograd``), in bounded memory: learners override it to
-        pass at most ``SUPPORT_CHUNK_ROWS`` rows through the network at once
-        (a support set that fits in one chunk takes ``adapt`` itself, bit for
-        bit). This default adapts in one batch."""
+        (``loop.plain_autograd``), in bounded memory: a support set of at
+        most ``SUPPORT_CHUNK_ROWS`` rows takes ``adapt`` itself, bit for bit,
+        a larger one :meth:`adapt_by_chunks`."""
+        if fits_one_chunk(x):
+            return self.adapt(x, y, n_outputs, loop)
+        return self.adapt_by_chunks(x, y, n_outputs, loop)
+
+    def adapt_by_chunks(self, x: Tensor, y: Tensor, n_outputs: int, loop: InnerLoop) -> Params:
+        """``adapt`` passing at most ``SUPPORT_CHUNK_ROWS`` rows through the
+        network at once (see :func:`support_chunks`). Learners override it;
+        this default adapts in one batch."""
         return self.adapt(x, y, n_outputs, loop)
 
     def adapt_and_predict(
