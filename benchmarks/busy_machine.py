@@ -1,6 +1,6 @@
 """Meta-training with the estimators' defaults on a quiet and on a busy machine.
 
-Three measurements, each run quiet and then with one core kept busy by
+Three measurements (a fourth when named), each run quiet and then with one core kept busy by
 another process (``python -c "while True: pass"``), the caller never
 setting torch's threads (torch's default: one per core):
 
@@ -15,9 +15,12 @@ setting torch's threads (torch's default: one per core):
     with the defaults against each path forced with torch's threads;
 (c) ``protonet``: ``ProtoNetClassifier`` with ``module="conv4"``,
     20-way 1-shot, 5 queries, on an Omniglot-sized pool (964 classes of 20
-    random 28x28 images), the fit time with the defaults.
+    random 28x28 images), the fit time with the defaults;
+(d) ``late`` (only when named): (b)'s fit with a core taken
+    ``--late-after`` seconds into it, the defaults against the same without
+    watching the chosen path.
 
-Usage: ``python benchmarks/busy_machine.py [--only sinusoid,conv4,protonet]
+Usage: ``python benchmarks/busy_machine.py [--only sinusoid,conv4,protonet,late]
 [--sinusoid-steps 1000] [--rounds 3] [--conv4-steps 100] [--protonet-steps 150]``.
 """
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,10 +41,12 @@ from torch import nn
 from torch.func import functional_call
 
 from sklearn_meta import MAMLClassifier, MAMLRegressor, ProtoNetClassifier
+from sklearn_meta import _paths as paths
 from sklearn_meta._benchmarks._report import machine_report, markdown_table
 from sklearn_meta.datasets import make_sinusoid_tasks
 
 CONDITIONS = ("quiet", "one core busy")
+paths_slowdown = paths.SLOWDOWN
 
 
 @contextmanager
@@ -253,6 +259,43 @@ def run_conv4(steps: int) -> str:
     return markdown_table(header, rows)
 
 
+@contextmanager
+def spinner_after(seconds: float) -> Iterator[None]:
+    """Keep one core busy from ``seconds`` into the block to its end."""
+    spinner: list[subprocess.Popen] = []
+    timer = threading.Timer(
+        seconds,
+        lambda: spinner.append(subprocess.Popen([sys.executable, "-c", "while True: pass"])),
+    )
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        for process in spinner:
+            process.kill()
+            process.wait()
+
+
+def run_late_load(steps: int, after: float) -> str:
+    """Conv4 MAML (as in ``conv4``) with a core taken ``after`` seconds into
+    the fit: the defaults, against the same without watching the chosen path."""
+    X, y = images(100, 6)
+    rows = []
+    for label, slowdown in (("defaults", paths.SLOWDOWN), ("path not watched", float("inf"))):
+        paths.SLOWDOWN = slowdown
+        try:
+            with spinner_after(after):
+                seconds, fitted = timed(lambda: conv4_maml(steps).fit(X, y))
+        finally:
+            paths.SLOWDOWN = paths_slowdown
+        timings = ", ".join(f"{key} {value:.2f}" for key, value in fitted.path_timings_.items())
+        rows.append([label, f"{seconds:.1f}", _path(fitted), timings])
+        print(f"late load {label}: {rows[-1]}", flush=True)
+    header = ["fit", f"s for {steps} steps", "path at the end", "last trial, s per step"]
+    return markdown_table(header, rows)
+
+
 def run_protonet(steps: int) -> str:
     X, y = images(964, 20)
     seconds, rows = {}, []
@@ -280,6 +323,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--former-busy-steps", type=int, default=100)
     parser.add_argument("--conv4-steps", type=int, default=100)
     parser.add_argument("--protonet-steps", type=int, default=150)
+    parser.add_argument("--late-after", type=float, default=20.0)
     args = parser.parse_args(argv)
     print(machine_report(" ".join(["python", *sys.argv])), end="\n\n", flush=True)
     parts = args.only.split(",")
@@ -292,6 +336,8 @@ def main(argv: list[str] | None = None) -> None:
         print(run_conv4(args.conv4_steps), end="\n\n", flush=True)
     if "protonet" in parts:
         print(run_protonet(args.protonet_steps), end="\n\n", flush=True)
+    if "late" in parts:
+        print(run_late_load(args.conv4_steps, args.late_after), end="\n\n", flush=True)
 
 
 if __name__ == "__main__":

@@ -205,9 +205,10 @@ SHELL: dict[str, Param] = {
         "(``torch.get_num_threads()``) is back afterwards, also after an "
         'error. "auto" times the caller\'s setting against one thread on the '
         "first steps of a fresh ``fit`` (with ``vectorize``'s two paths) and "
-        "keeps the faster, recorded in ``n_threads_``: one thread per core is "
+        "keeps the faster (and times them again if its steps slow down by half "
+        "later), recorded in ``n_threads_``: one thread per core is "
         "fastest on a quiet machine, while a machine whose cores are busy "
-        "with other work can make it tens of times slower than one thread. "
+        "with other work can make it many times slower than one thread. "
         "A ``fit`` of fewer than 50 steps, and ``partial_fit``, skip the "
         "timing and use the caller's setting with ``vmap``.",
         or_auto(at_least(1), "an int >= 1"),

@@ -8,7 +8,8 @@ default of one thread per core turns 40 times slower when another process
 keeps one of the cores busy (every parallel region waits for the thread that
 shares the busy core). Where ``vectorize`` or ``n_threads`` is "auto", a
 fresh ``fit`` runs its first steps on each candidate in turn and keeps the
-fastest; the steps train the model as any other.
+fastest, and times them again if that path slows down later; the steps
+train the model as any other.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 # A fit shorter than this keeps the first candidate: the trial would cost a
@@ -23,6 +25,8 @@ import torch
 MIN_STEPS_TO_MEASURE = 50
 STEPS_PER_CANDIDATE = 3  # the first warms up; the fastest of the others counts
 GIVE_UP = 3.0  # a candidate whose step takes this many times the best is dropped at once
+WATCH_STEPS = 10  # steps on the chosen path between two checks of its speed
+SLOWDOWN = 1.5  # their median this many times the chosen path's time: time them all again
 
 
 @dataclass(frozen=True)
@@ -57,12 +61,17 @@ class PathTrial:
     ``GIVE_UP`` times the best score so far is dropped after that step, so a
     slow candidate costs about one step. The first candidate is the default
     and the only one when ``measure`` is False.
+
+    Once chosen, the path is watched: when the median of ``WATCH_STEPS``
+    steps is ``SLOWDOWN`` times its time in the trial (another process took
+    cores), the candidates are timed again.
     """
 
     def __init__(self, candidates: Sequence[ExecutionPath], measure: bool = True):
         self.candidates = list(candidates) if measure else list(candidates[:1])
         self.seconds: dict[ExecutionPath, list[float]] = {path: [] for path in self.candidates}
         self._index = 0
+        self._watched: list[float] = []
 
     @property
     def measuring(self) -> bool:
@@ -80,6 +89,8 @@ class PathTrial:
 
     def record(self, seconds: float) -> None:
         if not self.measuring:
+            if len(self.candidates) > 1:
+                self._watch(seconds)
             return
         path = self.candidates[self._index]
         others = [self._score(p) for p in self.candidates[: self._index] if self.seconds[p]]
@@ -87,6 +98,15 @@ class PathTrial:
         too_slow = bool(others) and seconds > GIVE_UP * min(others)
         if too_slow or len(self.seconds[path]) >= STEPS_PER_CANDIDATE:
             self._index += 1
+
+    def _watch(self, seconds: float) -> None:
+        self._watched.append(seconds)
+        if len(self._watched) < WATCH_STEPS:
+            return
+        if float(np.median(self._watched)) > SLOWDOWN * self._score(self.best):
+            self.seconds = {path: [] for path in self.candidates}
+            self._index = 0
+        self._watched = []
 
     def _score(self, path: ExecutionPath) -> float:
         seconds = self.seconds[path]

@@ -9,7 +9,9 @@ from sklearn_meta import MAMLClassifier, MAMLRegressor, ProtoNetClassifier
 from sklearn_meta._core._threads import torch_threads
 from sklearn_meta._paths import (
     MIN_STEPS_TO_MEASURE,
+    SLOWDOWN,
     STEPS_PER_CANDIDATE,
+    WATCH_STEPS,
     ExecutionPath,
     PathTrial,
     thread_candidates,
@@ -61,11 +63,25 @@ def test_the_first_step_of_a_candidate_only_warms_up():
     assert not trial.measuring and trial.best == VMAP
 
 
+def test_a_chosen_path_that_slows_down_is_timed_again():
+    trial = PathTrial([VMAP, VMAP_1])
+    run_trial(trial, {VMAP: 0.1, VMAP_1: 0.2})
+    for _ in range(WATCH_STEPS):  # noise below SLOWDOWN: kept
+        trial.record(0.1 * SLOWDOWN * 0.9)
+    assert not trial.measuring and trial.path == VMAP
+    for _ in range(WATCH_STEPS):  # another process took a core
+        trial.record(0.1 * SLOWDOWN * 1.1)
+    assert trial.measuring and trial.path == VMAP
+    run_trial(trial, {VMAP: 0.4, VMAP_1: 0.2})
+    assert trial.best == VMAP_1 and trial.summary() == {str(VMAP): 0.4, str(VMAP_1): 0.2}
+
+
 def test_a_trial_without_measuring_keeps_the_first_candidate():
     trial = PathTrial([LOOP, VMAP], measure=False)
     assert not trial.measuring and trial.path == LOOP
-    trial.record(1.0)
-    assert trial.path == LOOP and trial.summary() == {}
+    for seconds in [1.0] + [10.0] * WATCH_STEPS:  # not watched either
+        trial.record(seconds)
+    assert trial.path == LOOP and not trial.measuring and trial.summary() == {}
 
 
 def test_thread_candidates():
