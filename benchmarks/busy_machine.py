@@ -220,7 +220,7 @@ def conv4_maml(steps: int, **path) -> MAMLClassifier:
     )  # fmt: skip
 
 
-def run_conv4(steps: int) -> str:
+def run_conv4(steps: int, conditions: tuple[str, ...] = CONDITIONS) -> str:
     X, y = images(100, 6)
     threads = torch.get_num_threads()
     paths = {
@@ -229,7 +229,7 @@ def run_conv4(steps: int) -> str:
         "task loop": dict(vectorize=False, n_threads=threads),
     }
     rows = []
-    for name in CONDITIONS:
+    for name in conditions:
         with condition(name):
             seconds = {}
             for label, path in paths.items():
@@ -324,6 +324,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--conv4-steps", type=int, default=100)
     parser.add_argument("--protonet-steps", type=int, default=150)
     parser.add_argument("--late-after", type=float, default=20.0)
+    parser.add_argument(
+        "--conv4-conditions",
+        default=",".join(CONDITIONS),
+        help="conv4's machines, of " + ", ".join(CONDITIONS),
+    )
     args = parser.parse_args(argv)
     print(machine_report(" ".join(["python", *sys.argv])), end="\n\n", flush=True)
     parts = args.only.split(",")
@@ -333,7 +338,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(table, end="\n\n", flush=True)
     if "conv4" in parts:
-        print(run_conv4(args.conv4_steps), end="\n\n", flush=True)
+        conditions = tuple(args.conv4_conditions.split(","))
+        print(run_conv4(args.conv4_steps, conditions), end="\n\n", flush=True)
     if "protonet" in parts:
         print(run_protonet(args.protonet_steps), end="\n\n", flush=True)
     if "late" in parts:

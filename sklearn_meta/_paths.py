@@ -64,7 +64,8 @@ class PathTrial:
 
     Once chosen, the path is watched: when the median of ``WATCH_STEPS``
     steps is ``SLOWDOWN`` times its time in the trial (another process took
-    cores), the candidates are timed again.
+    cores), the candidates are timed again; until each is, its time from
+    the trial before stands in for it.
     """
 
     def __init__(self, candidates: Sequence[ExecutionPath], measure: bool = True):
@@ -72,6 +73,7 @@ class PathTrial:
         self.seconds: dict[ExecutionPath, list[float]] = {path: [] for path in self.candidates}
         self._index = 0
         self._watched: list[float] = []
+        self._earlier: dict[ExecutionPath, list[float]] = {}
 
     @property
     def measuring(self) -> bool:
@@ -84,7 +86,7 @@ class PathTrial:
     @property
     def best(self) -> ExecutionPath:
         """The fastest candidate timed so far (the first before any timing)."""
-        timed = [path for path in self.candidates if self.seconds[path]]
+        timed = [path for path in self.candidates if self._timings(path)]
         return min(timed, key=self._score) if timed else self.candidates[0]
 
     def record(self, seconds: float) -> None:
@@ -104,14 +106,19 @@ class PathTrial:
         if len(self._watched) < WATCH_STEPS:
             return
         if float(np.median(self._watched)) > SLOWDOWN * self._score(self.best):
+            self._earlier = self.seconds
             self.seconds = {path: [] for path in self.candidates}
             self._index = 0
         self._watched = []
 
+    def _timings(self, path: ExecutionPath) -> list[float]:
+        return self.seconds[path] or self._earlier.get(path, [])
+
     def _score(self, path: ExecutionPath) -> float:
-        seconds = self.seconds[path]
+        seconds = self._timings(path)
         return min(seconds[1:]) if len(seconds) > 1 else seconds[0]
 
     def summary(self) -> dict[str, float]:
         """Seconds per step of each candidate timed, by its description."""
-        return {str(path): self._score(path) for path in self.candidates if self.seconds[path]}
+        timed = [path for path in self.candidates if self._timings(path)]
+        return {str(path): self._score(path) for path in timed}

@@ -255,8 +255,9 @@ class MetaTrainingMixin:
     def _path_trial(self, episode_loss, batch: EpisodeBatch, n_iter: int) -> PathTrial:
         """The ways to run this fit's outer steps, timed on its first steps
         (see ``_paths``); a continued fit keeps the way of the fit before."""
-        if self.vectorized_ is not None:
-            return PathTrial([ExecutionPath(self.vectorized_, self._own_threads())])
+        if self.vectorized_ is not None:  # (a model saved before n_threads_ existed lacks it)
+            threads = self._own_threads() or torch.get_num_threads()
+            return PathTrial([ExecutionPath(self.vectorized_, threads)])
         mappings = [False]
         if self.vectorize and can_vectorize(episode_loss, batch):
             mappings = [True, False] if self.vectorize == "auto" else [True]

@@ -72,6 +72,7 @@ def test_a_chosen_path_that_slows_down_is_timed_again():
     for _ in range(WATCH_STEPS):  # another process took a core
         trial.record(0.1 * SLOWDOWN * 1.1)
     assert trial.measuring and trial.path == VMAP
+    assert trial.summary() == {str(VMAP): 0.1, str(VMAP_1): 0.2}  # until timed again
     run_trial(trial, {VMAP: 0.4, VMAP_1: 0.2})
     assert trial.best == VMAP_1 and trial.summary() == {str(VMAP): 0.4, str(VMAP_1): 0.2}
 
@@ -221,3 +222,13 @@ def test_a_classifier_measures_too():
         clf = MAMLClassifier(n_way=3, n_shots=1, n_queries=2, max_iter=MIN_STEPS_TO_MEASURE)
         clf.set_params(hidden_layer_sizes=(8,), device="cpu", random_state=0).fit(X, y)
     assert len(clf.path_timings_) == 4 and clf.n_threads_ in (1, 2)
+
+
+def test_a_model_without_n_threads_continues_in_the_callers_threads(sinusoid):
+    """Models saved before ``n_threads_`` existed have ``vectorized_`` only."""
+    maml = MAMLRegressor(max_iter=3, device="cpu", random_state=0).fit(*sinusoid)
+    del maml.n_threads_
+    with torch_threads(2):
+        maml.set_params(warm_start=True).fit(*sinusoid)
+        assert torch.get_num_threads() == 2
+    assert (maml.vectorized_, maml.n_threads_, maml.n_iter_) == (True, 2, 6)
