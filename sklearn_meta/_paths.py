@@ -4,9 +4,10 @@ An outer step can map its episodes with ``vmap`` or a Python loop, with any
 number of intra-op CPU threads, and the fastest depends on the network, the
 hardware and what else the machine is doing: ``vmap`` is many times faster
 for small networks and slower for convolutional ones on a CPU, and torch's
-default of one thread per core turns 40 times slower when another process
-keeps one of the cores busy (every parallel region waits for the thread that
-shares the busy core). Where ``vectorize`` or ``n_threads`` is "auto", a
+default of one thread per core can turn many times slower when another
+process keeps one of the cores busy (every parallel region waits for the
+thread that shares the busy core: 3 times on the machine of
+``benchmarks/RESULTS.md``, 40 times on another). Where ``vectorize`` or ``n_threads`` is "auto", a
 fresh ``fit`` runs its first steps on each candidate in turn and keeps the
 fastest, and times them again if that path slows down later; the steps
 train the model as any other.
