@@ -267,8 +267,9 @@ class MetaTrainingMixin:
 
     def _keep_path(self, trial: PathTrial) -> None:
         """Record the fastest path timed so far (the one chosen once the trial ends)."""
-        if trial.summary():
-            self.path_timings_ = trial.summary()
+        timings = trial.summary()
+        if timings:
+            self.path_timings_ = timings
         self.vectorized_, self.n_threads_ = trial.best.vectorize, trial.best.n_threads
 
     def _stopping_value(self, loss: float, validation, *, last: bool) -> float | None:

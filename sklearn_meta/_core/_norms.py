@@ -244,11 +244,6 @@ class SupportStatistics:
             self.var_adjoint[call] = totals[1].to(var.dtype)
 
 
-def has_batch_norm(module: nn.Module) -> bool:
-    """Whether ``module`` holds a batch norm (one that normalizes with batch statistics)."""
-    return any(isinstance(child, BatchNorm) for child in module.modules())
-
-
 @contextmanager
 def support_statistics(module: nn.Module) -> Iterator[SupportStatistics | None]:
     """Make the batch norms of ``module`` normalize with one
