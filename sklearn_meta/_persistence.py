@@ -36,8 +36,13 @@ _CUSTOM_MODULE = "custom module"
 
 def _estimator_classes() -> dict[str, type]:
     import sklearn_meta  # the public estimators; imported here to avoid a cycle
+    import sklearn_meta.rl
 
-    return {name: getattr(sklearn_meta, name) for name in sklearn_meta.__all__}
+    return {
+        name: getattr(module, name)
+        for module in (sklearn_meta, sklearn_meta.rl)
+        for name in module.__all__
+    }
 
 
 def save_estimator(estimator, path) -> None:

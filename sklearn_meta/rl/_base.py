@@ -1,0 +1,291 @@
+"""The scikit-learn shell of the meta-RL learners: parameters, ``fit``,
+``adapt``, ``score``, saving, and the checks of what they are given.
+
+A learner subclass gives ``_build`` (its network), ``_meta_step`` (one outer
+step on a set of tasks), ``_adapt`` (a policy for one task) and
+``_evaluate`` (per-task returns after adaptation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from .._core._model import resolve_device
+from .._params import SHELL, Param, at_least, validate_parameters
+from .._persistence import decode, encode
+from .._validation import check_bool, check_float, check_int
+from ._tasks import TaskFamily, TaskSet
+
+RL_PARAMETERS: dict[str, Param] = {
+    "max_iter": Param("int", "Outer steps (meta-batches of tasks) per ``fit``.", at_least(1)),
+    "meta_batch_size": Param(
+        "int", "Tasks per outer step, all stepped at once as tensors.", at_least(1)
+    ),
+    "learning_rate_init": Param(
+        "float", "Step size of the outer optimizer (Adam).", check_float
+    ),
+    "gamma": Param(
+        "float",
+        "Discount factor of the returns the policy gradient uses.",
+        lambda name, value: check_float(name, value, upper=1.0 + 1e-12),
+    ),
+    "n_eval_tasks": Param(
+        "int", "Tasks ``score`` draws when it is given a task family.", at_least(1)
+    ),
+    "device": SHELL["device"],
+    "random_state": Param(
+        "int, RandomState instance or None",
+        "Seeds the initialization, the tasks, the environments and the actions "
+        "drawn in ``fit``; ``score`` draws its tasks from it too.",
+        nullable=True,
+    ),
+    "verbose": Param("bool", "Show a progress bar during meta-training."),
+    "warm_start": Param(
+        "bool",
+        "Continue from the fitted policy at the next ``fit`` instead of starting "
+        "afresh, on tasks with the same spaces: a curriculum, such as short "
+        "trials first and then long ones.",
+        check_bool,
+    ),
+}
+
+
+def family_to_json(family: TaskFamily) -> dict | None:
+    """A built-in family as its class name and parameters (None for others)."""
+    from . import _tasks
+
+    name = type(family).__name__
+    if getattr(_tasks, name, None) is not type(family):
+        return None
+    return {"family": name, "params": dataclasses.asdict(family)}
+
+
+def family_from_json(data: dict | None) -> TaskFamily | None:
+    from . import _tasks
+
+    return None if data is None else getattr(_tasks, data["family"])(**data["params"])
+
+
+class BaseMetaPolicy(BaseEstimator):
+    """What the meta-RL learners share (see the module docstring)."""
+
+    _parameter_docs: dict[str, Param] = RL_PARAMETERS
+
+    # ------------------------------------------------------------- checks
+    def _validate_params(self) -> None:
+        from .._params import parameter_table
+
+        validate_parameters(self.get_params(deep=False), parameter_table(type(self)))
+
+    def _check_family(self, tasks) -> TaskFamily:
+        if isinstance(tasks, TaskSet):
+            tasks = tasks.family
+        if not isinstance(tasks, TaskFamily):
+            raise TypeError(
+                f"{type(self).__name__} meta-trains on a task family such as "
+                "BanditTasks(), TabularMDPTasks(), Navigation2DTasks() or "
+                f"GymnasiumTasks(env), got {type(tasks).__name__}."
+            )
+        return tasks
+
+    def _check_compatible(self, family: TaskFamily) -> None:
+        """``family`` must have the tasks' spaces of the family fitted on."""
+        fitted = self.family_spaces_
+        spaces = _spaces(family)
+        if spaces != fitted:
+            raise ValueError(
+                f"This {type(self).__name__} was fitted on tasks with {_describe(fitted)}; "
+                f"{family!r} has {_describe(spaces)}."
+            )
+
+    def _task_set(self, tasks, n_tasks: int, generator) -> TaskSet:
+        family = self._check_family(tasks)
+        self._check_compatible(family)
+        if isinstance(tasks, TaskSet):
+            return tasks.to(self.device_)
+        return family.sample(n_tasks, generator, self.device_)
+
+    # ---------------------------------------------------------- training
+    def fit(self, tasks, y=None):
+        """Meta-train on tasks drawn from a task family.
+
+        Parameters
+        ----------
+        tasks : TaskFamily
+            Where the training tasks come from: each outer step draws
+            ``meta_batch_size`` fresh tasks.
+        y : None
+            Ignored (scikit-learn's signature).
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        family = self._check_family(tasks)
+        if self.warm_start and hasattr(self, "policy_"):
+            self._check_compatible(family)
+        else:
+            self._initialize(family)
+        self.family_ = family
+        progress = tqdm(range(self.max_iter), disable=not self.verbose, desc=type(self).__name__)
+        for _ in progress:
+            task_set = family.sample(self.meta_batch_size, self._task_generator, self.device_)
+            mean_return = self._meta_step(task_set)
+            self.train_returns_.append(mean_return)
+            self.n_iter_ += 1
+            progress.set_postfix(mean_return=f"{mean_return:.3g}", refresh=False)
+        return self
+
+    def _initialize(self, family: TaskFamily) -> None:
+        device = resolve_device(self.device)
+        seed = int(check_random_state(self.random_state).randint(2**31))
+        torch.manual_seed(seed)  # the network's initialization
+        self.device_ = device
+        self.family_spaces_ = _spaces(family)
+        self._task_generator = torch.Generator().manual_seed(seed)
+        self._generator = torch.Generator(device).manual_seed(seed + 1)
+        self.policy_ = self._build(family).to(device)
+        self._optimizer = torch.optim.Adam(self.policy_.parameters(), lr=self.learning_rate_init)
+        self.train_returns_ = []
+        self.n_iter_ = 0
+
+    # -------------------------------------------------------- adaptation
+    def adapt(self, task, n_episodes: int | None = None):
+        """A policy for one task, learned from ``n_episodes`` episodes of it.
+
+        Parameters
+        ----------
+        task : TaskSet of one task, or gymnasium.Env
+            The new task: one task of a family (``family.sample(1)``, or
+            ``task_set[i]``), or an environment already set to its task.
+        n_episodes : int, default=None
+            Episodes to learn from; None means the family's ``n_episodes``.
+
+        Returns
+        -------
+        policy : object
+            With stable-baselines3's ``predict(observation, state=None,
+            episode_start=None, deterministic=False)``.
+        """
+        check_is_fitted(self)
+        task_set = self._one_task(task)
+        n_episodes = _episodes(task_set.family, n_episodes)
+        return self._adapt(task_set, n_episodes, self._generator)
+
+    def _one_task(self, task) -> TaskSet:
+        if not isinstance(task, TaskSet):
+            from ._gym import env_task_set
+
+            task = env_task_set(task, self.family_)
+        self._check_compatible(task.family)
+        if task.n_tasks != 1:
+            raise ValueError(
+                f"adapt learns one task; got a set of {task.n_tasks}. Pass task_set[i], "
+                "or use score for many."
+            )
+        return task.to(self.device_)
+
+    def score(self, tasks, y=None) -> float:
+        """Mean return after adaptation on held-out tasks (higher is better).
+
+        Parameters
+        ----------
+        tasks : TaskFamily or TaskSet
+            A family (``n_eval_tasks`` tasks are drawn from it, the same ones
+            at every call under an int ``random_state``) or given tasks.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self)
+        seed = int(check_random_state(self.random_state).randint(2**31)) + 2
+        generator = torch.Generator(self.device_).manual_seed(seed)
+        task_set = self._task_set(tasks, self.n_eval_tasks, torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            return float(self._evaluate(task_set, generator).mean())
+
+    # ------------------------------------------------------------ saving
+    def save(self, path) -> None:
+        """Write the fitted learner to ``path``: weights and JSON, no pickled code.
+
+        Load it with :func:`sklearn_meta.load`.
+        """
+        from .._persistence import save_estimator
+
+        check_is_fitted(self)
+        save_estimator(self, path)
+
+    def _fitted_payload(self) -> dict:
+        fitted = {
+            "n_iter_": self.n_iter_,
+            "train_returns_": [float(value) for value in self.train_returns_],
+            "device_": str(self.device_),
+            "family_spaces_": self.family_spaces_,
+            "family_": family_to_json(self.family_),
+        }
+        return {
+            "fitted": json.dumps(encode(fitted)),
+            "policy": self.policy_.state_dict(),
+            "optimizer": self._optimizer.state_dict(),
+            "generators": [self._task_generator.get_state(), self._generator.get_state()],
+        }
+
+    def _restore_payload(self, payload: dict, *, device=None, module=None) -> None:
+        from .._persistence import warn_if_unavailable
+
+        fitted = decode(json.loads(payload["fitted"]))
+        saved = torch.device(fitted.pop("device_"))
+        self.device_ = warn_if_unavailable(saved) if device is None else resolve_device(device)
+        self.family_ = family_from_json(fitted.pop("family_"))
+        self.__dict__.update(fitted)
+        self.policy_ = self._build_from_spaces(self.family_spaces_).to(self.device_)
+        self.policy_.load_state_dict(payload["policy"])
+        self._optimizer = torch.optim.Adam(self.policy_.parameters(), lr=self.learning_rate_init)
+        self._optimizer.load_state_dict(payload["optimizer"])
+        task_state, state = payload["generators"]
+        self._task_generator = torch.Generator()
+        self._task_generator.set_state(task_state)
+        self._generator = torch.Generator(self.device_)
+        if self.device_.type == saved.type:
+            self._generator.set_state(state)
+
+    def _build(self, family: TaskFamily) -> torch.nn.Module:
+        return self._build_from_spaces(_spaces(family))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+
+def _spaces(family: TaskFamily) -> dict:
+    return {
+        "observation_size": int(family.observation_size),
+        "n_actions": None if family.n_actions is None else int(family.n_actions),
+        "action_size": None if family.n_actions is not None else int(family.action_size),
+    }
+
+
+def _describe(spaces: dict) -> str:
+    actions = (
+        f"{spaces['n_actions']} discrete actions"
+        if spaces["n_actions"] is not None
+        else f"actions of size {spaces['action_size']}"
+    )
+    return f"observations of size {spaces['observation_size']} and {actions}"
+
+
+def _episodes(family: TaskFamily, n_episodes) -> int:
+    return family.n_episodes if n_episodes is None else check_int("n_episodes", n_episodes, 1)
