@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from . import _classification, _early_stopping, _omniglot, _sinusoid, _speed
+from . import _classification, _early_stopping, _omniglot, _rl, _sinusoid, _speed
 from ._report import Progress, machine_report, stderr_progress
 
 
@@ -111,6 +111,16 @@ def _speed_table(options: BenchmarkOptions, progress: Progress) -> str:
     )
 
 
+def _rl_table(options: BenchmarkOptions, progress: Progress) -> str:
+    return _rl.run_rl(
+        settings=_rl.QUICK if options.quick else _rl.DEFAULT,
+        max_iter=options.max_iter,
+        device=options.device,
+        random_state=options.random_state,
+        progress=progress,
+    )
+
+
 TABLES = {
     table.name: table
     for table in [
@@ -145,6 +155,13 @@ TABLES = {
             "first order), adapt + predict latency, episode sampling and peak memory "
             "against inner_steps and task_chunk_size (a few minutes; --quick: about a minute)",
             _speed_table,
+        ),
+        Table(
+            "rl",
+            "meta-RL: RL² on bandits and tabular MDPs and MAML for policies on 2-D "
+            "navigation beside the classical baselines, and vectorized against "
+            "gymnasium environment steps (about 40 min; --quick: about a minute)",
+            _rl_table,
         ),
     ]
 }

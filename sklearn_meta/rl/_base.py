@@ -1,9 +1,10 @@
 """The scikit-learn shell of the meta-RL learners: parameters, ``fit``,
 ``adapt``, ``score``, saving, and the checks of what they are given.
 
-A learner subclass gives ``_build`` (its network), ``_meta_step`` (one outer
-step on a set of tasks), ``_adapt`` (a policy for one task) and
-``_evaluate`` (per-task returns after adaptation).
+A learner subclass gives ``_build_from_spaces`` (its network),
+``_meta_step`` (one outer step on a set of tasks), ``_adapt`` (a policy for
+one task), ``_episode_returns`` (each episode's return after adaptation)
+and ``_task_scores`` (a task's score from those).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
@@ -18,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from .._core._model import resolve_device
-from .._params import SHELL, Param, at_least, validate_parameters
+from .._params import SHELL, Param, at_least, one_of, validate_parameters
 from .._persistence import decode, encode
 from .._validation import check_bool, check_float, check_int
 from ._tasks import TaskFamily, TaskSet
@@ -30,6 +32,13 @@ RL_PARAMETERS: dict[str, Param] = {
     ),
     "learning_rate_init": Param(
         "float", "Step size of the outer optimizer (Adam).", check_float
+    ),
+    "learning_rate": Param(
+        '{"constant", "linear"}',
+        'Schedule of the step size over a ``fit``: "constant", or "linear" decay '
+        "from ``learning_rate_init`` to 0 at the last step (long runs often end "
+        "higher with it).",
+        one_of("constant", "linear"),
     ),
     "gamma": Param(
         "float",
@@ -136,7 +145,10 @@ class BaseMetaPolicy(BaseEstimator):
             self._initialize(family)
         self.family_ = family
         progress = tqdm(range(self.max_iter), disable=not self.verbose, desc=type(self).__name__)
-        for _ in progress:
+        for step in progress:
+            if self.learning_rate == "linear":
+                for group in self._optimizer.param_groups:
+                    group["lr"] = self.learning_rate_init * (1 - step / self.max_iter)
             task_set = family.sample(self.meta_batch_size, self._task_generator, self.device_)
             mean_return = self._meta_step(task_set)
             self.train_returns_.append(mean_return)
@@ -196,6 +208,11 @@ class BaseMetaPolicy(BaseEstimator):
     def score(self, tasks, y=None) -> float:
         """Mean return after adaptation on held-out tasks (higher is better).
 
+        For RL² the total reward of a trial, for MAML the mean return of an
+        episode of the adapted policy: the mean over tasks of what
+        ``episode_returns`` gives, summed (RL²) or averaged (MAML) over the
+        episodes.
+
         Parameters
         ----------
         tasks : TaskFamily or TaskSet
@@ -208,12 +225,30 @@ class BaseMetaPolicy(BaseEstimator):
         -------
         score : float
         """
+        returns = self.episode_returns(tasks)
+        return float(self._task_scores(returns).mean())
+
+    def episode_returns(self, tasks) -> np.ndarray:
+        """The return of each episode on held-out tasks, after adaptation.
+
+        Parameters
+        ----------
+        tasks : TaskFamily or TaskSet
+            As for ``score``.
+
+        Returns
+        -------
+        returns : ndarray of shape (n_tasks, n_episodes)
+            RL²: the episodes of each task's trial, in order (how the
+            policy learns within a trial). MAML: episodes of the policy
+            adapted by ``adapt_steps`` steps.
+        """
         check_is_fitted(self)
         seed = int(check_random_state(self.random_state).randint(2**31)) + 2
         generator = torch.Generator(self.device_).manual_seed(seed)
         task_set = self._task_set(tasks, self.n_eval_tasks, torch.Generator().manual_seed(seed))
         with torch.no_grad():
-            return float(self._evaluate(task_set, generator).mean())
+            return self._episode_returns(task_set, generator).cpu().numpy()
 
     # ------------------------------------------------------------ saving
     def save(self, path) -> None:
@@ -265,7 +300,6 @@ class BaseMetaPolicy(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.requires_fit = True
         tags.non_deterministic = self.random_state is None
         return tags
 

@@ -166,6 +166,7 @@ class MAMLPolicy(BaseMetaPolicy):
         first_order=False,
         max_iter=300,
         meta_batch_size=20,
+        learning_rate="constant",
         learning_rate_init=3e-3,
         gamma=0.99,
         clip=0.2,
@@ -183,6 +184,7 @@ class MAMLPolicy(BaseMetaPolicy):
         self.first_order = first_order
         self.max_iter = max_iter
         self.meta_batch_size = meta_batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
         self.gamma = gamma
         self.clip = clip
@@ -284,12 +286,13 @@ class MAMLPolicy(BaseMetaPolicy):
             params = {name: value.detach() for name, value in adapted.items()}
         return params
 
-    def _evaluate(self, tasks: TaskSet, generator) -> Tensor:
+    def _episode_returns(self, tasks: TaskSet, generator) -> Tensor:
         n_episodes = tasks.family.n_episodes
-        with torch.enable_grad():
-            params = self._adapt_params(tasks, n_episodes, generator)
-        trial = self._episodes(tasks, params, True, n_episodes, generator)
-        return trial.rewards.sum(0).mean(-1)
+        params = self._adapt_params(tasks, n_episodes, generator)
+        return self._episodes(tasks, params, True, n_episodes, generator).rewards.sum(0)
+
+    def _task_scores(self, episode_returns: np.ndarray) -> np.ndarray:
+        return episode_returns.mean(1)
 
     def _adapt(self, task: TaskSet, n_episodes: int, generator) -> AdaptedPolicy:
         params = self._adapt_params(task, n_episodes, generator)

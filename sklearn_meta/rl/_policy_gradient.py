@@ -95,11 +95,11 @@ def generalized_advantages(
 
 
 def normalized(advantages: Tensor, dim=None) -> Tensor:
-    """Advantages with mean 0 and standard deviation 1 (over ``dim``, default all)."""
-    if dim is None:
-        return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    """Advantages with mean 0 and standard deviation 1 (over ``dim``, default all;
+    a single advantage becomes 0)."""
     mean = advantages.mean(dim, keepdim=True)
-    return (advantages - mean) / (advantages.std(dim, keepdim=True) + 1e-8)
+    spread = advantages.std(dim, keepdim=True, correction=0)
+    return (advantages - mean) / (spread + 1e-8)
 
 
 def reinforce_loss(log_probs: Tensor, advantages: Tensor) -> Tensor:

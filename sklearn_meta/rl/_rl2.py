@@ -177,6 +177,7 @@ class RL2Policy(BaseMetaPolicy):
         hidden_size=128,
         max_iter=500,
         meta_batch_size=256,
+        learning_rate="constant",
         learning_rate_init=3e-3,
         gamma=0.99,
         gae_lambda=0.3,
@@ -193,6 +194,7 @@ class RL2Policy(BaseMetaPolicy):
         self.hidden_size = hidden_size
         self.max_iter = max_iter
         self.meta_batch_size = meta_batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
         self.gamma = gamma
         self.gae_lambda = gae_lambda
@@ -248,8 +250,11 @@ class RL2Policy(BaseMetaPolicy):
         nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
         self._optimizer.step()
 
-    def _evaluate(self, tasks: TaskSet, generator) -> Tensor:
-        return run_trial(RecurrentAgent(self.policy_), tasks, generator).returns
+    def _episode_returns(self, tasks: TaskSet, generator) -> Tensor:
+        return run_trial(RecurrentAgent(self.policy_), tasks, generator).episode_returns
+
+    def _task_scores(self, episode_returns: np.ndarray) -> np.ndarray:
+        return episode_returns.sum(1)  # the total reward of a trial (RL²'s measure)
 
     def _adapt(self, task: TaskSet, n_episodes: int, generator) -> AdaptedRecurrentPolicy:
         agent = RecurrentAgent(self.policy_)

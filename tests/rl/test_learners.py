@@ -80,6 +80,39 @@ def test_warm_start_continues(make, family):
     )
 
 
+def _families():
+    from sklearn_meta.rl import GymnasiumTasks, TabularMDPEnv
+
+    return [
+        BANDITS,
+        TabularMDPTasks(n_states=3, n_actions=2, horizon=3, n_episodes=2),
+        NAVIGATION,
+        GymnasiumTasks(TabularMDPEnv(n_states=3, n_actions=2, horizon=3), n_episodes=2, horizon=3),
+    ]
+
+
+@pytest.mark.parametrize("make", [small_rl2, small_maml])
+@pytest.mark.parametrize("family", _families(), ids=lambda family: type(family).__name__)
+def test_every_learner_runs_on_every_family(make, family):
+    fitted = make(max_iter=1, meta_batch_size=3).fit(family)
+    assert np.isfinite(fitted.train_returns_).all()
+    assert np.isfinite(fitted.score(family.sample(2, random_state=1)))
+    policy = fitted.adapt(family.sample(1, random_state=2), n_episodes=1)
+    observation = np.zeros(family.observation_size)
+    action, _ = policy.predict(observation)
+    assert np.shape(action) == (() if family.discrete else (family.action_size,))
+
+
+@pytest.mark.parametrize(("make", "family"), LEARNERS)
+def test_score_is_made_of_the_episode_returns(make, family):
+    fitted = make().fit(family)
+    tasks = family.sample(7, random_state=5)
+    returns = fitted.episode_returns(tasks)
+    assert returns.shape == (7, family.n_episodes) and np.isfinite(returns).all()
+    per_task = returns.sum(1) if isinstance(fitted, RL2Policy) else returns.mean(1)
+    assert fitted.score(tasks) == pytest.approx(per_task.mean())
+
+
 def test_rl2_step_by_step_matches_the_whole_sequence():
     """The rollout steps the GRU one step at a time; training runs it over
     the whole trial at once: the same log-probabilities."""
