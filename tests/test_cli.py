@@ -316,7 +316,7 @@ def test_benchmark_speed_runs_the_speed_table(quick, monkeypatch, capsys):
         (
             ["sped"],
             "unknown table 'sped' "
-            "(choose from sinusoid, classification, early-stopping, omniglot, speed)",
+            "(choose from sinusoid, classification, early-stopping, omniglot, speed, rl)",
         ),
         (["--algorithms", "maml,foo"], "unknown algorithm 'foo'"),
         (["--max-iter", "0"], "--max-iter: must be a positive integer"),
