@@ -77,8 +77,7 @@ class RandomAgent:
     --------
     >>> import torch
     >>> from sklearn_meta.rl import BanditTasks
-    >>> from sklearn_meta.rl._baselines import RandomAgent
-    >>> from sklearn_meta.rl._rollout import run_trial
+    >>> from sklearn_meta.rl import RandomAgent, run_trial
     >>> tasks = BanditTasks(n_arms=5, n_episodes=10).sample(1000, random_state=0)
     >>> trial = run_trial(RandomAgent(), tasks, torch.Generator().manual_seed(0))
     >>> 4.5 < trial.returns.mean().item() < 5.5
@@ -152,8 +151,7 @@ class UCB1(_BanditAgent):
     --------
     >>> import torch
     >>> from sklearn_meta.rl import BanditTasks
-    >>> from sklearn_meta.rl._baselines import UCB1
-    >>> from sklearn_meta.rl._rollout import run_trial
+    >>> from sklearn_meta.rl import UCB1, run_trial
     >>> tasks = BanditTasks(n_arms=3, n_episodes=20).sample(2, random_state=0)
     >>> trial = run_trial(UCB1(), tasks, torch.Generator().manual_seed(0))
     >>> trial.actions[:3].T.tolist()  # each arm once, in order
@@ -185,8 +183,7 @@ class ThompsonSampling(_BanditAgent):
     --------
     >>> import torch
     >>> from sklearn_meta.rl import BanditTasks
-    >>> from sklearn_meta.rl._baselines import ThompsonSampling
-    >>> from sklearn_meta.rl._rollout import run_trial
+    >>> from sklearn_meta.rl import ThompsonSampling, run_trial
     >>> tasks = BanditTasks(n_arms=5, n_episodes=100).sample(200, random_state=0)
     >>> trial = run_trial(ThompsonSampling(), tasks, torch.Generator().manual_seed(0))
     >>> trial.returns.mean().item() > 60  # random pulls earn 50
@@ -292,8 +289,7 @@ class GittinsIndex(_BanditAgent):
     --------
     >>> import torch
     >>> from sklearn_meta.rl import BanditTasks
-    >>> from sklearn_meta.rl._baselines import GittinsIndex
-    >>> from sklearn_meta.rl._rollout import run_trial
+    >>> from sklearn_meta.rl import GittinsIndex, run_trial
     >>> tasks = BanditTasks(n_arms=5, n_episodes=100).sample(200, random_state=0)
     >>> trial = run_trial(GittinsIndex(), tasks, torch.Generator().manual_seed(0))
     >>> trial.returns.mean().item() > 60  # random pulls earn 50
@@ -373,8 +369,7 @@ class ValueIteration:
     --------
     >>> import torch
     >>> from sklearn_meta.rl import TabularMDPTasks
-    >>> from sklearn_meta.rl._baselines import RandomAgent, ValueIteration
-    >>> from sklearn_meta.rl._rollout import run_trial
+    >>> from sklearn_meta.rl import RandomAgent, ValueIteration, run_trial
     >>> tasks = TabularMDPTasks().sample(100, random_state=0)
     >>> oracle = run_trial(ValueIteration(), tasks, torch.Generator().manual_seed(0))
     >>> random = run_trial(RandomAgent(), tasks, torch.Generator().manual_seed(0))
@@ -455,8 +450,7 @@ class PosteriorSampling:
     --------
     >>> import torch
     >>> from sklearn_meta.rl import TabularMDPTasks
-    >>> from sklearn_meta.rl._baselines import PosteriorSampling
-    >>> from sklearn_meta.rl._rollout import run_trial
+    >>> from sklearn_meta.rl import PosteriorSampling, run_trial
     >>> tasks = TabularMDPTasks().sample(100, random_state=0)
     >>> trial = run_trial(PosteriorSampling(), tasks, torch.Generator().manual_seed(0))
     >>> trial.returns.mean().item() > 110  # random actions earn 100
@@ -500,7 +494,7 @@ def baseline_agents(family: TaskFamily) -> dict[str, Agent]:
     Examples
     --------
     >>> from sklearn_meta.rl import BanditTasks, TabularMDPTasks
-    >>> from sklearn_meta.rl._baselines import baseline_agents
+    >>> from sklearn_meta.rl import baseline_agents
     >>> list(baseline_agents(BanditTasks()))
     ['random', 'UCB1', 'Thompson', 'Gittins']
     >>> list(baseline_agents(TabularMDPTasks()))

@@ -117,7 +117,7 @@ class BanditEnv(_EnvBase):
 
     Examples
     --------
-    >>> from sklearn_meta.rl._gym import BanditEnv
+    >>> from sklearn_meta.rl import BanditEnv
     >>> env = BanditEnv(n_arms=2, task={"arm_means": [0.0, 1.0]})
     >>> observation, info = env.reset(seed=0)
     >>> env.step(1)
@@ -186,7 +186,7 @@ class TabularMDPEnv(_EnvBase):
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_meta.rl._gym import TabularMDPEnv
+    >>> from sklearn_meta.rl import TabularMDPEnv
     >>> transitions = np.array([[[0.0, 1.0]], [[1.0, 0.0]]])  # one action: 0 -> 1 -> 0
     >>> task = {"transitions": transitions, "mean_rewards": [[1.0], [2.0]]}
     >>> env = TabularMDPEnv(n_states=2, n_actions=1, task=task)
@@ -278,7 +278,7 @@ class Navigation2DEnv(_EnvBase):
 
     Examples
     --------
-    >>> from sklearn_meta.rl._gym import Navigation2DEnv
+    >>> from sklearn_meta.rl import Navigation2DEnv
     >>> env = Navigation2DEnv(task={"goal": [0.1, 0.5]})
     >>> env.reset(seed=0)
     (array([0., 0.], dtype=float32), {})
@@ -451,7 +451,7 @@ class GymnasiumTasks(TaskFamily):
     Examples
     --------
     >>> import torch
-    >>> from sklearn_meta.rl._gym import BanditEnv, GymnasiumTasks
+    >>> from sklearn_meta.rl import BanditEnv, GymnasiumTasks
     >>> family = GymnasiumTasks(BanditEnv(n_arms=3), n_episodes=10, horizon=1)
     >>> family.n_actions, family.observation_size
     (3, 1)
