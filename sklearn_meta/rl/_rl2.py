@@ -267,17 +267,22 @@ class AdaptedRecurrentPolicy:
     """RL²'s policy after a trial's episodes on one task.
 
     ``predict`` follows stable-baselines3's recurrent policies: ``state`` is
-    the recurrent state returned by the previous call (None: the state the
-    adaptation ended in), ``episode_start`` marks the first step of an
-    episode. Pass ``reward`` (the previous action's) to let the policy keep
-    learning as RL² does within a trial; without it the policy acts from
-    the state it has, as at the start of the next episode.
+    what the previous call returned (None: the end of the adaptation), and
+    ``episode_start`` marks the first step of an episode. The state holds
+    the GRU's hidden state and the last action taken.
+
+    Without ``reward``, the policy acts on what the adaptation learned: it
+    starts from where the adaptation left it, whatever the state passed, so
+    stable-baselines3's ``evaluate_policy`` works unchanged. With ``reward``
+    (what the previous call's action earned), it goes on from the state
+    passed, as in RL²'s trials, and keeps learning: call it first without
+    ``reward``, then with the reward of each action.
     """
 
     def __init__(self, policy: RecurrentPolicy, memory: TrialMemory, generator):
         self.policy = policy
         self._hidden = memory.hidden[0].clone()  # (1, hidden_size)
-        self._inputs = memory.inputs.clone()
+        self._inputs = memory.inputs.clone()  # the adaptation's last action, reward, done
         self._generator = generator
 
     def predict(
@@ -296,49 +301,56 @@ class AdaptedRecurrentPolicy:
         deterministic : bool, default=False
             Take the most likely action instead of drawing one.
         reward : float or array-like, default=None
-            The reward the previous action earned. With it, the recurrent
-            state moves on as in RL²'s trials; without it, the state stays
-            where it is (the policy acts on what the adaptation learned).
+            The reward the previous call's action earned: the policy learns
+            from it as RL² does within a trial. None acts from the end of the
+            adaptation, whatever ``state`` is.
 
         Returns
         -------
         action : ndarray
-        state : ndarray of shape (n_envs, state_size)
+        state : ndarray of shape (n_envs, hidden_size + action width)
         """
         observation = np.asarray(observation, dtype=np.float32)
         single = observation.ndim == 1
         observation = torch.as_tensor(np.atleast_2d(observation), device=self._hidden.device)
         n = len(observation)
-        hidden, inputs = self._unpack(state, n)
-        inputs = inputs.clone()
-        for column, values in ((-2, reward), (-1, episode_start)):
-            if values is not None:
-                values = np.broadcast_to(np.asarray(values, dtype=np.float32), (n,))
-                inputs[:, column] = torch.as_tensor(values.copy(), device=inputs.device)
+        hidden, last_action = self._unpack(state, n)
+        if reward is None:
+            hidden = self._hidden.expand(n, -1)
+            previous = self._inputs.expand(n, -1).clone()
+        else:
+            previous = torch.cat([last_action, torch.zeros(n, 2, device=hidden.device)], -1)
+            previous[:, -2] = self._column(reward, n)
+        if episode_start is not None:
+            previous[:, -1] = self._column(episode_start, n)
         with torch.no_grad():
             output, _, next_hidden = self.policy(
-                torch.cat([observation, inputs], -1)[None], hidden[None].contiguous()
+                torch.cat([observation, previous], -1)[None], hidden[None].contiguous()
             )
             action = head_sample(
                 output[0], self.policy.log_std, self.policy.discrete, self._generator,
                 deterministic,
             )
-        if reward is not None:
-            zeros = torch.zeros(n, device=inputs.device)
-            inputs = self.policy.inputs(observation, action, zeros, zeros)
-            hidden, inputs = next_hidden[0], inputs[:, observation.shape[-1] :]
-        state = torch.cat([hidden, inputs], -1).cpu().numpy()
+            zeros = torch.zeros(n, device=hidden.device)
+            taken = self.policy.inputs(observation, action, zeros, zeros)
+        taken = taken[:, observation.shape[-1] : -2]
+        state = torch.cat([next_hidden[0], taken], -1).cpu().numpy()
         action = action.cpu().numpy()
         return (action[0], state) if single else (action, state)
 
+    def _column(self, values, n: int) -> Tensor:
+        values = np.broadcast_to(np.asarray(values, dtype=np.float32), (n,)).copy()
+        return torch.as_tensor(values, device=self._hidden.device)
+
     def _unpack(self, state, n: int) -> tuple[Tensor, Tensor]:
-        if state is None:
-            return self._hidden.expand(n, -1), self._inputs.expand(n, -1)
-        state = torch.as_tensor(np.asarray(state, dtype=np.float32), device=self._hidden.device)
         width = self._hidden.shape[-1]
-        if state.ndim != 2 or state.shape[1] != width + self._inputs.shape[-1]:
+        action_width = self.policy.action_width
+        if state is None:
+            return self._hidden.expand(n, -1), self._inputs[:, :action_width].expand(n, -1)
+        state = torch.as_tensor(np.asarray(state, dtype=np.float32), device=self._hidden.device)
+        if state.ndim != 2 or state.shape[1] != width + action_width:
             raise ValueError(
                 "state must be the state a previous predict returned, of shape "
-                f"(n_envs, {width + self._inputs.shape[-1]}); got {tuple(state.shape)}."
+                f"(n_envs, {width + action_width}); got {tuple(state.shape)}."
             )
         return state[:, :width], state[:, width:]

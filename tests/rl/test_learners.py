@@ -14,7 +14,7 @@ from sklearn_meta.rl import (
     RL2Policy,
     TabularMDPTasks,
 )
-from sklearn_meta.rl._rl2 import RecurrentAgent
+from sklearn_meta.rl._rl2 import AdaptedRecurrentPolicy, RecurrentAgent
 from sklearn_meta.rl._rollout import run_trial
 
 BANDITS = BanditTasks(n_arms=2, n_episodes=6)
@@ -127,15 +127,45 @@ def test_rl2_step_by_step_matches_the_whole_sequence():
     torch.testing.assert_close(log_probs, torch.stack(memory.log_probs), atol=1e-5, rtol=1e-5)
 
 
-def test_rl2_learns_bandits():
+FIVE_ARMS = BanditTasks(n_arms=5, n_episodes=10)
+SHORT_RUN = dict(meta_batch_size=128, hidden_size=32, batch_size=32, n_eval_tasks=400)
+
+
+@pytest.fixture(scope="module")
+def trained_rl2():
+    return small_rl2(max_iter=80, **SHORT_RUN).fit(FIVE_ARMS)
+
+
+def test_rl2_learns_bandits(trained_rl2):
     """A short meta-training beats random arms (5 per 10 pulls) and the
     untrained policy, by far more than the noise of 400 trials (about 0.08)."""
-    tasks = BanditTasks(n_arms=5, n_episodes=10)
-    settings = dict(meta_batch_size=128, hidden_size=32, batch_size=32, n_eval_tasks=400)
-    untrained = small_rl2(max_iter=1, learning_rate_init=1e-9, **settings).fit(tasks)
-    trained = small_rl2(max_iter=80, **settings).fit(tasks)
-    assert trained.score(tasks) > 5.4
-    assert trained.score(tasks) > untrained.score(tasks) + 0.4
+    untrained = small_rl2(max_iter=1, learning_rate_init=1e-9, **SHORT_RUN).fit(FIVE_ARMS)
+    assert trained_rl2.score(FIVE_ARMS) > 5.4
+    assert trained_rl2.score(FIVE_ARMS) > untrained.score(FIVE_ARMS) + 0.4
+
+
+def test_rl2_predict_continues_the_trial_with_rewards(trained_rl2):
+    """After adaptation, predict with each reward fed back takes the actions
+    the agent takes when the trial goes on."""
+    agent = RecurrentAgent(trained_rl2.policy_, deterministic=True)
+    tasks = FIVE_ARMS.sample(50, random_state=4)
+    with torch.no_grad():
+        trials = run_trial(agent, tasks, torch.Generator().manual_seed(0))
+    # a task on which the greedy policy changes arms, as what it sees says
+    index = next(i for i in range(50) if len(set(trials.actions[:, i].tolist())) > 2)
+    task = tasks[index]
+    with torch.no_grad():
+        longer = run_trial(agent, task, torch.Generator().manual_seed(0), n_episodes=10)
+        run_trial(agent, task, torch.Generator().manual_seed(0), n_episodes=4)
+    actions, rewards = longer.actions[:, 0].tolist(), longer.rewards[:, 0].tolist()
+    policy = AdaptedRecurrentPolicy(trained_rl2.policy_, agent.last_memory, torch.Generator())
+    action, state = policy.predict([0.0], deterministic=True)
+    assert int(action) == actions[4]
+    for t in range(5, 10):  # each pull is an episode: every step starts one
+        action, state = policy.predict(
+            [0.0], state, episode_start=True, deterministic=True, reward=rewards[t - 1]
+        )
+        assert int(action) == actions[t]
 
 
 def test_maml_adaptation_improves_navigation():
@@ -155,7 +185,7 @@ def test_adapted_policies_predict_like_stable_baselines():
     action, state = policy.predict(np.zeros(1), deterministic=True)
     assert action.shape == () and int(action) in (0, 1)
     again, same_state = policy.predict(np.zeros(1), state=state, deterministic=True)
-    assert again == action and np.array_equal(state, same_state)  # no reward: it stays
+    assert again == action and np.array_equal(state, same_state)  # no reward: the same state
     actions, states = policy.predict(np.zeros((3, 1)), reward=[1.0, 0.0, 1.0])
     assert actions.shape == (3,) and states.shape == state.shape[:0] + (3, state.shape[1])
     with pytest.raises(ValueError, match="state must be"):
