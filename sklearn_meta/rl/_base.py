@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from .._core._model import resolve_device
+from .._core._threads import torch_threads
 from .._params import SHELL, Param, at_least, one_of, validate_parameters
 from .._persistence import decode, encode
 from .._validation import check_bool, check_float, check_int
@@ -49,6 +50,15 @@ RL_PARAMETERS: dict[str, Param] = {
         "int", "Tasks ``score`` draws when it is given a task family.", at_least(1)
     ),
     "device": SHELL["device"],
+    "n_threads": Param(
+        "int or None",
+        "Torch CPU threads of ``fit``, ``adapt``, ``score`` and ``episode_returns`` "
+        "(the caller's setting is restored after each); None keeps the caller's. "
+        "One is the default: these small networks gain little from more, and "
+        "lose much when other processes share the cores.",
+        at_least(1),
+        nullable=True,
+    ),
     "random_state": Param(
         "int, RandomState instance or None",
         "Seeds the initialization, the tasks, the environments and the actions "
@@ -144,6 +154,12 @@ class BaseMetaPolicy(BaseEstimator):
         else:
             self._initialize(family)
         self.family_ = family
+        self.trial_protocol_ = {"n_episodes": family.n_episodes, "horizon": family.horizon}
+        with self._threads():
+            self._train(family)
+        return self
+
+    def _train(self, family: TaskFamily) -> None:
         progress = tqdm(range(self.max_iter), disable=not self.verbose, desc=type(self).__name__)
         for step in progress:
             if self.learning_rate == "linear":
@@ -154,7 +170,9 @@ class BaseMetaPolicy(BaseEstimator):
             self.train_returns_.append(mean_return)
             self.n_iter_ += 1
             progress.set_postfix(mean_return=f"{mean_return:.3g}", refresh=False)
-        return self
+
+    def _threads(self):
+        return torch_threads(self.n_threads)
 
     def _initialize(self, family: TaskFamily) -> None:
         device = resolve_device(self.device)
@@ -190,13 +208,14 @@ class BaseMetaPolicy(BaseEstimator):
         check_is_fitted(self)
         task_set = self._one_task(task)
         n_episodes = _episodes(task_set.family, n_episodes)
-        return self._adapt(task_set, n_episodes, self._generator)
+        with self._threads():
+            return self._adapt(task_set, n_episodes, self._generator)
 
     def _one_task(self, task) -> TaskSet:
         if not isinstance(task, TaskSet):
             from ._gym import env_task_set
 
-            task = env_task_set(task, self.family_)
+            task = env_task_set(task, **self.trial_protocol_)
         self._check_compatible(task.family)
         if task.n_tasks != 1:
             raise ValueError(
@@ -247,7 +266,7 @@ class BaseMetaPolicy(BaseEstimator):
         seed = int(check_random_state(self.random_state).randint(2**31)) + 2
         generator = torch.Generator(self.device_).manual_seed(seed)
         task_set = self._task_set(tasks, self.n_eval_tasks, torch.Generator().manual_seed(seed))
-        with torch.no_grad():
+        with self._threads(), torch.no_grad():
             return self._episode_returns(task_set, generator).cpu().numpy()
 
     # ------------------------------------------------------------ saving
@@ -267,6 +286,7 @@ class BaseMetaPolicy(BaseEstimator):
             "train_returns_": [float(value) for value in self.train_returns_],
             "device_": str(self.device_),
             "family_spaces_": self.family_spaces_,
+            "trial_protocol_": self.trial_protocol_,
             "family_": family_to_json(self.family_),
         }
         return {

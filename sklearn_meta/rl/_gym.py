@@ -147,11 +147,14 @@ class BanditEnv(_EnvBase):
         self.arm_means = _task_array(task, "arm_means", (self.n_arms,))
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start an episode of the current task: ``(observation, info)``."""
         super().reset(seed=seed)
         self._t = 0
         return np.zeros(1, np.float32), {}
 
     def step(self, action):
+        """Take ``action``: ``(observation, reward, terminated, truncated, info)``,
+        truncated after ``horizon`` steps (never terminated)."""
         arm = _check_discrete_action(self.action_space, action)
         reward = float(self.np_random.random() < self.arm_means[arm])
         self._t += 1
@@ -240,11 +243,14 @@ class TabularMDPEnv(_EnvBase):
         return observation
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start an episode of the current task: ``(observation, info)``."""
         super().reset(seed=seed)
         self._state, self._t = 0, 0
         return self._observe(), {}
 
     def step(self, action):
+        """Take ``action``: ``(observation, reward, terminated, truncated, info)``,
+        truncated after ``horizon`` steps (never terminated)."""
         action = _check_discrete_action(self.action_space, action)
         reward = self.mean_rewards[self._state, action] + self.np_random.standard_normal()
         probabilities = self.transitions[self._state, action]
@@ -323,11 +329,14 @@ class Navigation2DEnv(_EnvBase):
         return self._position.copy()
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start an episode of the current task: ``(observation, info)``."""
         super().reset(seed=seed)
         self._position, self._t = np.zeros(2, np.float32), 0
         return self._observe(), {}
 
     def step(self, action):
+        """Take ``action``: ``(observation, reward, terminated, truncated, info)``,
+        truncated after ``horizon`` steps (never terminated)."""
         action = np.asarray(action, dtype=np.float32)
         if action.shape != (2,):
             raise ValueError(f"The action must have shape (2,), got {action.shape}.")
@@ -520,24 +529,15 @@ class _OneEnvironment(GymnasiumTasks):
         pass
 
 
-def env_task_set(env, fitted_family: TaskFamily | None) -> EnvTaskSet:
+def env_task_set(env, n_episodes: int, horizon: int) -> EnvTaskSet:
     """``env``, already set to its task, as a task set of one, run with the
-    fitted family's episodes and horizon (or the env's ``max_episode_steps``)."""
+    fitted family's ``n_episodes`` and ``horizon``."""
     gym = _require_gymnasium()
     if not isinstance(env, gym.Env):
         raise TypeError(
             "adapt takes one task of a task family (task_set[i]) or a gymnasium.Env set "
             f"to its task, got {type(env).__name__}."
         )
-    horizon = getattr(fitted_family, "horizon", None)
-    if horizon is None:
-        horizon = getattr(env.spec, "max_episode_steps", None)
-    if horizon is None:
-        raise ValueError(
-            "The steps per episode of this environment are unknown: register it with "
-            "max_episode_steps or wrap it in gymnasium.wrappers.TimeLimit."
-        )
-    n_episodes = getattr(fitted_family, "n_episodes", 1)
     family = _OneEnvironment(env, n_episodes=n_episodes, horizon=horizon)
     return EnvTaskSet(family, (env,))
 

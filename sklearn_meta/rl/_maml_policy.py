@@ -139,8 +139,14 @@ class MAMLPolicy(BaseMetaPolicy):
         Outer steps run.
     train_returns_ : list of float
         Mean episode return of the adapted policies at each outer step.
-    family_ : TaskFamily
-        The family meta-trained on.
+    family_ : TaskFamily or None
+        The family meta-trained on (None after ``load`` for a
+        ``GymnasiumTasks`` family, whose environment is not saved).
+    trial_protocol_ : dict
+        Its ``n_episodes`` and ``horizon``, with which ``adapt`` runs a
+        gymnasium environment.
+    device_ : torch.device
+        Where the policy is.
 
     Examples
     --------
@@ -173,6 +179,7 @@ class MAMLPolicy(BaseMetaPolicy):
         n_epochs=3,
         n_eval_tasks=100,
         device="auto",
+        n_threads=1,
         random_state=None,
         verbose=False,
         warm_start=False,
@@ -191,6 +198,7 @@ class MAMLPolicy(BaseMetaPolicy):
         self.n_epochs = n_epochs
         self.n_eval_tasks = n_eval_tasks
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start

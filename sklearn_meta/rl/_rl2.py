@@ -154,8 +154,14 @@ class RL2Policy(BaseMetaPolicy):
         Outer steps run.
     train_returns_ : list of float
         Mean total reward per trial of each outer step's tasks.
-    family_ : TaskFamily
-        The family meta-trained on.
+    family_ : TaskFamily or None
+        The family meta-trained on (None after ``load`` for a
+        ``GymnasiumTasks`` family, whose environment is not saved).
+    trial_protocol_ : dict
+        Its ``n_episodes`` and ``horizon``, with which ``adapt`` runs a
+        gymnasium environment.
+    device_ : torch.device
+        Where the policy is.
 
     Examples
     --------
@@ -187,6 +193,7 @@ class RL2Policy(BaseMetaPolicy):
         entropy_coef=0.01,
         n_eval_tasks=500,
         device="auto",
+        n_threads=1,
         random_state=None,
         verbose=False,
         warm_start=False,
@@ -204,6 +211,7 @@ class RL2Policy(BaseMetaPolicy):
         self.entropy_coef = entropy_coef
         self.n_eval_tasks = n_eval_tasks
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start

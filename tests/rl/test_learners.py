@@ -247,3 +247,22 @@ def test_unfitted_learners_say_so():
         small_rl2().score(BANDITS)
     with pytest.raises(NotFittedError):
         small_maml().adapt(NAVIGATION.sample(1))
+
+
+def test_threads_are_the_learners_and_the_callers_come_back():
+    seen = []
+
+    class Spy(RL2Policy):
+        def _meta_step(self, tasks):
+            seen.append(torch.get_num_threads())
+            return super()._meta_step(tasks)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        Spy(hidden_size=4, max_iter=1, meta_batch_size=2, n_threads=1, random_state=0).fit(BANDITS)
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="n_threads"):
+        small_rl2(n_threads=0).fit(BANDITS)
