@@ -162,9 +162,9 @@ class BaseMetaPolicy(BaseEstimator):
     def _train(self, family: TaskFamily) -> None:
         progress = tqdm(range(self.max_iter), disable=not self.verbose, desc=type(self).__name__)
         for step in progress:
-            if self.learning_rate == "linear":
-                for group in self._optimizer.param_groups:
-                    group["lr"] = self.learning_rate_init * (1 - step / self.max_iter)
+            decay = 1 - step / self.max_iter if self.learning_rate == "linear" else 1.0
+            for group in self._optimizer.param_groups:  # also a warm start's new settings
+                group["lr"] = self.learning_rate_init * decay
             task_set = family.sample(self.meta_batch_size, self._task_generator, self.device_)
             mean_return = self._meta_step(task_set)
             self.train_returns_.append(mean_return)
