@@ -9,8 +9,10 @@ and ``_task_scores`` (a task's score from those).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+import math
 
 import numpy as np
 import torch
@@ -151,12 +153,18 @@ class BaseMetaPolicy(BaseEstimator):
         family = self._check_family(tasks)
         if self.warm_start and hasattr(self, "policy_"):
             self._check_compatible(family)
-        else:
-            self._initialize(family)
-        self.family_ = family
-        self.trial_protocol_ = {"n_episodes": family.n_episodes, "horizon": family.horizon}
-        with self._threads():
-            self._train(family)
+        before = copy.deepcopy(self.__dict__)  # a failed fit leaves the model as it was
+        try:
+            if not (self.warm_start and hasattr(self, "policy_")):
+                self._initialize(family)
+            self.family_ = family
+            self.trial_protocol_ = {"n_episodes": family.n_episodes, "horizon": family.horizon}
+            with self._threads():
+                self._train(family)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
         return self
 
     def _train(self, family: TaskFamily) -> None:
@@ -167,9 +175,18 @@ class BaseMetaPolicy(BaseEstimator):
                 group["lr"] = self.learning_rate_init * decay
             task_set = family.sample(self.meta_batch_size, self._task_generator, self.device_)
             mean_return = self._meta_step(task_set)
+            if not (math.isfinite(mean_return) and self._policy_is_finite()):
+                raise FloatingPointError(
+                    f"{type(self).__name__} diverged at outer step {self.n_iter_ + 1}: a "
+                    "return or a weight is not finite. Check that the environment's "
+                    "rewards are finite, or lower learning_rate_init."
+                )
             self.train_returns_.append(mean_return)
             self.n_iter_ += 1
             progress.set_postfix(mean_return=f"{mean_return:.3g}", refresh=False)
+
+    def _policy_is_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in self.policy_.parameters())
 
     def _threads(self):
         return torch_threads(self.n_threads)

@@ -266,3 +266,22 @@ def test_threads_are_the_learners_and_the_callers_come_back():
         torch.set_num_threads(before)
     with pytest.raises(ValueError, match="n_threads"):
         small_rl2(n_threads=0).fit(BANDITS)
+
+
+def test_a_diverging_fit_says_so_and_keeps_the_fitted_model():
+    """Rewards that are not finite (a user's environment gone wrong) stop the
+    fit with a clear error; the model fitted before is untouched."""
+    from sklearn_meta.rl import GymnasiumTasks, Navigation2DEnv
+
+    class BrokenEnv(Navigation2DEnv):
+        def step(self, action):
+            observation, _, terminated, truncated, info = super().step(action)
+            return observation, float("nan"), terminated, truncated, info
+
+    maml = small_maml().fit(NAVIGATION)
+    weights = [p.detach().clone() for p in maml.policy_.parameters()]
+    broken = GymnasiumTasks(BrokenEnv(horizon=3), n_episodes=2, horizon=3)
+    with pytest.raises(FloatingPointError, match="not finite"):
+        maml.set_params(warm_start=True).fit(broken)
+    assert maml.n_iter_ == 2 and maml.family_ == NAVIGATION
+    assert all(torch.equal(a, b) for a, b in zip(weights, maml.policy_.parameters(), strict=True))
