@@ -236,6 +236,7 @@ class MAMLPolicy(BaseMetaPolicy):
         """Parameters per task after ``steps`` inner steps on ``trial``'s episodes,
         from ``params`` shared by the tasks or, with ``per_task``, one set each."""
         advantages = self._advantages(trial)
+        # The loss is REINFORCE's, not a supervised task kind's: gradient_steps reads no kind.
         loop = InnerLoop(kind=None, steps=steps, lr=self.inner_lr, first_order=first_order)
         rates = dict.fromkeys(params, self.inner_lr)
 
