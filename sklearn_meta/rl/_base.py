@@ -153,7 +153,8 @@ class BaseMetaPolicy(BaseEstimator):
         family = self._check_family(tasks)
         if self.warm_start and hasattr(self, "policy_"):
             self._check_compatible(family)
-        before = copy.deepcopy(self.__dict__)  # a failed fit leaves the model as it was
+        # A failed fit leaves the model as it was; Ctrl-C keeps the steps run.
+        before = copy.deepcopy(self.__dict__)
         try:
             if not (self.warm_start and hasattr(self, "policy_")):
                 self._initialize(family)
@@ -161,7 +162,7 @@ class BaseMetaPolicy(BaseEstimator):
             self.trial_protocol_ = {"n_episodes": family.n_episodes, "horizon": family.horizon}
             with self._threads():
                 self._train(family)
-        except BaseException:
+        except Exception:
             self.__dict__.clear()
             self.__dict__.update(before)
             raise
