@@ -6,6 +6,8 @@ import pytest
 
 from sklearn_meta._benchmarks._rl import RLSettings, run_rl
 
+pytest.importorskip("gymnasium")  # the environment-speed table steps gymnasium envs
+
 TINY = RLSettings(
     rl2_steps={10: 1, 100: 1},
     mdp_steps=1,

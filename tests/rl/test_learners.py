@@ -81,14 +81,16 @@ def test_warm_start_continues(make, family):
 
 
 def _families():
-    from sklearn_meta.rl import GymnasiumTasks, TabularMDPEnv
+    families = [BANDITS, TabularMDPTasks(n_states=3, n_actions=2, horizon=3, n_episodes=2)]
+    families.append(NAVIGATION)
+    try:  # the loop path needs the rl extra
+        from sklearn_meta.rl import GymnasiumTasks, TabularMDPEnv
 
-    return [
-        BANDITS,
-        TabularMDPTasks(n_states=3, n_actions=2, horizon=3, n_episodes=2),
-        NAVIGATION,
-        GymnasiumTasks(TabularMDPEnv(n_states=3, n_actions=2, horizon=3), n_episodes=2, horizon=3),
-    ]
+        env = TabularMDPEnv(n_states=3, n_actions=2, horizon=3)
+        families.append(GymnasiumTasks(env, n_episodes=2, horizon=3))
+    except ImportError:
+        pass
+    return families
 
 
 @pytest.mark.parametrize("make", [small_rl2, small_maml])
@@ -201,6 +203,7 @@ def test_adapted_policies_predict_like_stable_baselines():
 
 def test_adapt_to_a_gymnasium_environment():
     """A user's environment, already set to its task, plugs into adapt."""
+    pytest.importorskip("gymnasium")
     from sklearn_meta.rl import Navigation2DEnv
 
     maml = small_maml().fit(NAVIGATION)
@@ -271,6 +274,7 @@ def test_threads_are_the_learners_and_the_callers_come_back():
 def test_a_diverging_fit_says_so_and_keeps_the_fitted_model():
     """Rewards that are not finite (a user's environment gone wrong) stop the
     fit with a clear error; the model fitted before is untouched."""
+    pytest.importorskip("gymnasium")
     from sklearn_meta.rl import GymnasiumTasks, Navigation2DEnv
 
     class BrokenEnv(Navigation2DEnv):
