@@ -21,10 +21,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from .._core._model import resolve_device
+from .._core._model import own_random_state, resolve_device
 from .._core._threads import torch_threads
-from .._params import SHELL, Param, at_least, one_of, validate_parameters
-from .._persistence import decode, encode
+from .._params import SHELL, Param, at_least, one_of, parameter_table, validate_parameters
+from .._persistence import decode, encode, save_estimator, warn_if_unavailable
 from .._validation import check_bool, check_float, check_int
 from ._tasks import TaskFamily, TaskSet
 
@@ -101,8 +101,6 @@ class BaseMetaPolicy(BaseEstimator):
 
     # ------------------------------------------------------------- checks
     def _validate_params(self) -> None:
-        from .._params import parameter_table
-
         validate_parameters(self.get_params(deep=False), parameter_table(type(self)))
 
     def _check_family(self, tasks) -> TaskFamily:
@@ -189,18 +187,22 @@ class BaseMetaPolicy(BaseEstimator):
     def _policy_is_finite(self) -> bool:
         return all(bool(torch.isfinite(p).all()) for p in self.policy_.parameters())
 
+    def _seed(self) -> int:
+        return int(check_random_state(self.random_state).randint(2**31))
+
     def _threads(self):
         return torch_threads(self.n_threads)
 
     def _initialize(self, family: TaskFamily) -> None:
         device = resolve_device(self.device)
-        seed = int(check_random_state(self.random_state).randint(2**31))
-        torch.manual_seed(seed)  # the network's initialization
+        seed = self._seed()
         self.device_ = device
         self.family_spaces_ = _spaces(family)
         self._task_generator = torch.Generator().manual_seed(seed)
         self._generator = torch.Generator(device).manual_seed(seed + 1)
-        self.policy_ = self._build(family).to(device)
+        with own_random_state(device):  # the caller's torch random state is left as it was
+            torch.manual_seed(seed)  # the network's initialization
+            self.policy_ = self._build_from_spaces(self.family_spaces_).to(device)
         self._optimizer = torch.optim.Adam(self.policy_.parameters(), lr=self.learning_rate_init)
         self.train_returns_ = []
         self.n_iter_ = 0
@@ -281,7 +283,7 @@ class BaseMetaPolicy(BaseEstimator):
             adapted by ``adapt_steps`` steps.
         """
         check_is_fitted(self)
-        seed = int(check_random_state(self.random_state).randint(2**31)) + 2
+        seed = self._seed() + 2
         generator = torch.Generator(self.device_).manual_seed(seed)
         task_set = self._task_set(tasks, self.n_eval_tasks, torch.Generator().manual_seed(seed))
         with self._threads(), torch.no_grad():
@@ -293,8 +295,6 @@ class BaseMetaPolicy(BaseEstimator):
 
         Load it with :func:`sklearn_meta.load`.
         """
-        from .._persistence import save_estimator
-
         check_is_fitted(self)
         save_estimator(self, path)
 
@@ -315,8 +315,6 @@ class BaseMetaPolicy(BaseEstimator):
         }
 
     def _restore_payload(self, payload: dict, *, device=None, module=None) -> None:
-        from .._persistence import warn_if_unavailable
-
         fitted = decode(json.loads(payload["fitted"]))
         saved = torch.device(fitted.pop("device_"))
         self.device_ = warn_if_unavailable(saved) if device is None else resolve_device(device)
@@ -332,9 +330,6 @@ class BaseMetaPolicy(BaseEstimator):
         self._generator = torch.Generator(self.device_)
         if self.device_.type == saved.type:
             self._generator.set_state(state)
-
-    def _build(self, family: TaskFamily) -> torch.nn.Module:
-        return self._build_from_spaces(_spaces(family))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
