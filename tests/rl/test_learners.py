@@ -289,3 +289,11 @@ def test_a_diverging_fit_says_so_and_keeps_the_fitted_model():
         maml.set_params(warm_start=True).fit(broken)
     assert maml.n_iter_ == 2 and maml.family_ == NAVIGATION
     assert all(torch.equal(a, b) for a, b in zip(weights, maml.policy_.parameters(), strict=True))
+
+
+def test_fit_leaves_the_callers_torch_random_state_alone():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    small_rl2(max_iter=1).fit(BANDITS)
+    assert torch.equal(torch.rand(3), expected)
