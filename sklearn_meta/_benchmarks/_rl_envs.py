@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .._validation import check_int
-from ..rl._gym import env_of_task
+from ..rl._envs import env_of_task
 from ..rl._tasks import TaskFamily, TaskSet, as_generator
 
 #: Seconds of warm-up of each path, which also sizes its measurement.

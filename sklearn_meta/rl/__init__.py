@@ -16,7 +16,8 @@ from ._baselines import (
     ValueIteration,
     baseline_agents,
 )
-from ._gym import BanditEnv, GymnasiumTasks, Navigation2DEnv, TabularMDPEnv
+from ._envs import BanditEnv, Navigation2DEnv, TabularMDPEnv
+from ._gym import GymnasiumTasks
 from ._maml_policy import MAMLPolicy
 from ._rl2 import RL2Policy
 from ._rollout import Agent, Trial, run_trial

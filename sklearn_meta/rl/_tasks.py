@@ -141,7 +141,7 @@ class TaskSet:
 
     def make_env(self, index: int = 0):
         """Task ``index`` as a ``gymnasium.Env`` (needs the ``gymnasium`` package)."""
-        from ._gym import env_of_task
+        from ._envs import env_of_task
 
         return env_of_task(self, index)
 

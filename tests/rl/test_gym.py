@@ -7,14 +7,8 @@ import pytest
 import torch
 
 from sklearn_meta.rl import BanditTasks, Navigation2DTasks, TabularMDPTasks
-from sklearn_meta.rl._gym import (
-    BanditEnv,
-    EnvTaskSet,
-    GymnasiumTasks,
-    Navigation2DEnv,
-    TabularMDPEnv,
-    env_of_task,
-)
+from sklearn_meta.rl._envs import BanditEnv, Navigation2DEnv, TabularMDPEnv, env_of_task
+from sklearn_meta.rl._gym import EnvTaskSet, GymnasiumTasks
 from sklearn_meta.rl._rollout import run_trial
 from sklearn_meta.rl._tasks import BanditTaskSet, Navigation2DTaskSet, TabularMDPTaskSet
 
