@@ -7,18 +7,12 @@ whose ``adapt`` returns a policy with stable-baselines3's ``predict``; the
 classical baselines run through the same :func:`run_trial`.
 """
 
-from ._baselines import (
-    UCB1,
-    GittinsIndex,
-    PosteriorSampling,
-    RandomAgent,
-    ThompsonSampling,
-    ValueIteration,
-    baseline_agents,
-)
+from ._bandit_agents import UCB1, GittinsIndex, ThompsonSampling
+from ._baselines import RandomAgent, baseline_agents
 from ._envs import BanditEnv, Navigation2DEnv, TabularMDPEnv
 from ._gym import GymnasiumTasks
 from ._maml_policy import MAMLPolicy
+from ._mdp_agents import PosteriorSampling, ValueIteration
 from ._rl2 import RL2Policy
 from ._rollout import Agent, Trial, run_trial
 from ._tasks import (

@@ -35,6 +35,15 @@ class Agent(Protocol):
         the first observation of the next episode)."""
 
 
+def check_family(agent: Agent, tasks: TaskSet, family_type: type) -> None:
+    """A TypeError unless ``tasks`` are of the family the hand-made ``agent`` is for."""
+    if not isinstance(tasks.family, family_type):
+        raise TypeError(
+            f"{type(agent).__name__} runs on {family_type.__name__} only, got tasks of "
+            f"{type(tasks.family).__name__}."
+        )
+
+
 @dataclass(frozen=True)
 class Trial:
     """What happened in a trial: time-major tensors, one column per task."""

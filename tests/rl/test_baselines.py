@@ -5,19 +5,19 @@ import pytest
 import torch
 
 from sklearn_meta.rl import BanditTasks, Navigation2DTasks, TabularMDPTasks
-from sklearn_meta.rl._baselines import (
+from sklearn_meta.rl._bandit_agents import (
     UCB1,
     GittinsIndex,
-    PosteriorSampling,
-    RandomAgent,
     ThompsonSampling,
-    ValueIteration,
     _ArmCounts,
-    baseline_agents,
-    finite_horizon_q_values,
     gittins_indices,
-    sample_beta,
-    sample_gamma,
+)
+from sklearn_meta.rl._baselines import RandomAgent, baseline_agents
+from sklearn_meta.rl._draws import sample_beta, sample_gamma
+from sklearn_meta.rl._mdp_agents import (
+    PosteriorSampling,
+    ValueIteration,
+    finite_horizon_q_values,
 )
 from sklearn_meta.rl._rollout import run_trial
 from sklearn_meta.rl._tasks import BanditTaskSet, TabularMDPTaskSet
