@@ -231,11 +231,17 @@ class MAMLPolicy(BaseMetaPolicy):
         return -(log_probs * advantages).mean()
 
     def _adapted(
-        self, params: Params, trial: Trial, steps: int, first_order: bool, per_task: bool = False
+        self,
+        params: Params,
+        trial: Trial,
+        advantages: Tensor,
+        steps: int,
+        first_order: bool,
+        per_task: bool = False,
     ) -> Params:
-        """Parameters per task after ``steps`` inner steps on ``trial``'s episodes,
-        from ``params`` shared by the tasks or, with ``per_task``, one set each."""
-        advantages = self._advantages(trial)
+        """Parameters per task after ``steps`` inner steps on ``trial``'s episodes
+        (with their ``advantages``), from ``params`` shared by the tasks or, with
+        ``per_task``, one set each."""
         # The loss is REINFORCE's, not a supervised task kind's: gradient_steps reads no kind.
         loop = InnerLoop(kind=None, steps=steps, lr=self.inner_lr, first_order=first_order)
         rates = dict.fromkeys(params, self.inner_lr)
@@ -257,13 +263,16 @@ class MAMLPolicy(BaseMetaPolicy):
         params = dict(self.policy_.named_parameters())
         frozen = {name: p.detach() for name, p in params.items()}
         inner = self._episodes(tasks, frozen, False, n_episodes, self._generator)
-        adapted = self._adapted(frozen, inner, self.inner_steps, first_order=True)
+        inner_advantages = self._advantages(inner)  # the same at every epoch
+        adapted = self._adapted(frozen, inner, inner_advantages, self.inner_steps, True)
         outer = self._episodes(tasks, adapted, True, n_episodes, self._generator)
         outer_advantages = self._advantages(outer)
         old_log_probs = self._log_probs(adapted, outer).detach()
         for _ in range(self.n_epochs):
             params = dict(self.policy_.named_parameters())
-            adapted = self._adapted(params, inner, self.inner_steps, self.first_order)
+            adapted = self._adapted(
+                params, inner, inner_advantages, self.inner_steps, self.first_order
+            )
             loss = clipped_surrogate(
                 self._log_probs(adapted, outer), old_log_probs, outer_advantages, self.clip
             )
@@ -291,7 +300,8 @@ class MAMLPolicy(BaseMetaPolicy):
         }
         for _ in range(self.adapt_steps):
             trial = self._episodes(tasks, params, True, n_episodes, generator)
-            adapted = self._adapted(params, trial, 1, first_order=True, per_task=True)
+            advantages = self._advantages(trial)
+            adapted = self._adapted(params, trial, advantages, 1, True, per_task=True)
             params = {name: value.detach() for name, value in adapted.items()}
         return params
 
