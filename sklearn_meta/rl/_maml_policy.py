@@ -31,6 +31,7 @@ from ._policy_gradient import (
     head_sample,
     linear_feature_baseline,
     normalized,
+    observation_rows,
 )
 from ._rollout import Trial, run_trial
 from ._tasks import TaskSet
@@ -43,6 +44,7 @@ class PolicyNetwork(nn.Module):
 
     def __init__(self, observation_size: int, n_actions, action_size, hidden_layer_sizes):
         super().__init__()
+        self.observation_size = observation_size
         layers, width = [], observation_size
         for size in hidden_layer_sizes:
             layers += [nn.Linear(width, size), nn.ReLU()]
@@ -342,10 +344,8 @@ class AdaptedPolicy:
         Returns ``(action, state)``; this policy has no recurrent state, so
         ``state`` is returned as given and ``episode_start`` is not used.
         """
-        observation = np.asarray(observation, dtype=np.float32)
-        single = observation.ndim == 1
         device = next(iter(self.params.values())).device
-        batch = torch.as_tensor(np.atleast_2d(observation), device=device)
+        batch, single = observation_rows(observation, self.network.observation_size, device)
         with torch.no_grad():
             output = functional_call(self.network, self.params, (batch,))
             action = head_sample(

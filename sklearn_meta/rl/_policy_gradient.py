@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -62,6 +63,20 @@ def head_sample(
         return head_output
     noise = torch.randn(head_output.shape, generator=generator, device=head_output.device)
     return head_output + noise * log_std.exp()
+
+
+def observation_rows(observation, size: int, device) -> tuple[Tensor, bool]:
+    """What an adapted policy's ``predict`` is given, as rows of a float32
+    tensor, and whether it was a single observation."""
+    rows = np.asarray(observation, dtype=np.float32)
+    single = rows.ndim == 1
+    rows = np.atleast_2d(rows)
+    if rows.ndim != 2 or rows.shape[1] != size:
+        raise ValueError(
+            f"Expected an observation of size {size} (or rows of them), got shape "
+            f"{np.shape(observation)}."
+        )
+    return torch.as_tensor(rows, device=device), single
 
 
 def discounted_returns(rewards: Tensor, gamma: float, horizon: int | None = None) -> Tensor:

@@ -22,6 +22,7 @@ from ._policy_gradient import (
     head_log_prob,
     head_sample,
     normalized,
+    observation_rows,
 )
 from ._rollout import run_trial
 from ._tasks import TaskSet
@@ -33,6 +34,7 @@ class RecurrentPolicy(nn.Module):
 
     def __init__(self, observation_size: int, n_actions, action_size, hidden_size: int):
         super().__init__()
+        self.observation_size = observation_size
         self.n_actions, self.action_size = n_actions, action_size
         self.action_width = n_actions if n_actions is not None else action_size
         self.gru = nn.GRU(observation_size + self.action_width + 2, hidden_size)
@@ -318,9 +320,9 @@ class AdaptedRecurrentPolicy:
         action : ndarray
         state : ndarray of shape (n_envs, hidden_size + action width)
         """
-        observation = np.asarray(observation, dtype=np.float32)
-        single = observation.ndim == 1
-        observation = torch.as_tensor(np.atleast_2d(observation), device=self._hidden.device)
+        observation, single = observation_rows(
+            observation, self.policy.observation_size, self._hidden.device
+        )
         n = len(observation)
         hidden, last_action = self._unpack(state, n)
         if reward is None:

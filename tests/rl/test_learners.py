@@ -199,6 +199,11 @@ def test_adapted_policies_predict_like_stable_baselines():
     assert action.shape == (2,) and state is None
     actions, _ = policy.predict(np.zeros((5, 2)))
     assert actions.shape == (5, 2)
+    for bad in (np.zeros(3), np.zeros((2, 2, 2))):  # both policies say what they expect
+        with pytest.raises(ValueError, match="observation of size 2"):
+            policy.predict(bad)
+    with pytest.raises(ValueError, match="observation of size 1"):
+        rl2.adapt(BANDITS.sample(1, random_state=3)).predict(np.zeros(2))
 
 
 def test_adapt_to_a_gymnasium_environment():
